@@ -1,0 +1,259 @@
+//! Command line and environment configuration.
+//!
+//! Every flag has an environment variable. Where `mlflow server` / `mlflow models serve` already
+//! define one (`MLFLOW_BACKEND_STORE_URI`, `MLFLOW_TRACKING_URI`, ...), Weir reads the same name so a
+//! deployment written for MLflow keeps working; Weir's own settings use the `WEIR_` prefix.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Weir: an MLflow-compatible tracking server, model registry and ONNX model server.
+#[derive(Debug, Parser)]
+#[command(
+    name = "weir",
+    version,
+    about = "An MLflow-compatible tracking server, model registry and fast ONNX model server, in one binary.",
+    long_about = "Weir speaks MLflow's REST protocol: point an unmodified `mlflow` Python client at it with \
+MLFLOW_TRACKING_URI=http://host:5000 and experiments, runs, artifacts and the model registry work. \
+The same binary resolves `models:/name@alias`, loads the ONNX model and answers /invocations, \
+KServe V1/V2 and Prometheus /metrics.\n\n\
+Quick start:\n  weir server                         # tracking + registry + artifacts on 127.0.0.1:5000\n  \
+weir models serve -m models:/iris@champion --port 5001"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the tracking server: MLflow's tracking and registry REST API, the artifact proxy, the
+    /// web UI and Prometheus /metrics on one port (and, with --serve-model, model serving too).
+    Server(ServerArgs),
+    /// Work with models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Maintain the backend store.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Serve one model over HTTP (MLflow scoring protocol, KServe V1/V2, /metrics), resolving
+    /// `models:/` and `runs:/` URIs against a remote tracking server.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply pending schema migrations to the backend store, then exit. `weir server` does this
+    /// at start too; this command is for running migrations as a separate deployment step.
+    Upgrade {
+        /// The store to migrate (same syntax as `weir server --backend-store-uri`).
+        #[arg(env = "MLFLOW_BACKEND_STORE_URI", default_value = "sqlite:///mlflow.db")]
+        backend_store_uri: String,
+    },
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines for a terminal.
+    Text,
+    /// One JSON object per line, for log collectors in a cluster.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log line format.
+    #[arg(long, global = true, env = "WEIR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in `tracing` syntax (e.g. `info`, `weir=debug,sqlx=warn`).
+    #[arg(long, global = true, env = "WEIR_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Address to listen on. Use 0.0.0.0 to accept connections from other machines.
+    #[arg(long, env = "MLFLOW_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on.
+    #[arg(long, short = 'p', env = "MLFLOW_PORT", default_value_t = 5000)]
+    pub port: u16,
+
+    /// Where experiments, runs and the registry are stored: `sqlite:///relative.db`,
+    /// `sqlite:////absolute/path.db` or `postgresql://user:password@host:5432/db`.
+    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", default_value = "sqlite:///mlflow.db")]
+    pub backend_store_uri: String,
+
+    /// Artifact location given to new experiments. Defaults to `mlflow-artifacts:/` (proxied
+    /// through this server) with --serve-artifacts, else to ./mlruns. Also accepts a local path,
+    /// `file://`, `s3://bucket/prefix` and `http(s)://host/api/2.0/mlflow-artifacts/artifacts`.
+    #[arg(long, env = "MLFLOW_DEFAULT_ARTIFACT_ROOT")]
+    pub default_artifact_root: Option<String>,
+
+    /// Where proxied artifacts are stored: a local directory or `s3://bucket/prefix` (S3 settings
+    /// from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and MLFLOW_S3_ENDPOINT_URL).
+    #[arg(long, env = "MLFLOW_ARTIFACTS_DESTINATION", default_value = "./mlartifacts")]
+    pub artifacts_destination: String,
+
+    /// Proxy artifact uploads and downloads through this server (`mlflow-artifacts:/` URIs).
+    #[arg(
+        long,
+        env = "MLFLOW_SERVE_ARTIFACTS",
+        default_value_t = true,
+        overrides_with = "no_serve_artifacts",
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+    )]
+    pub serve_artifacts: bool,
+
+    /// Do not proxy artifacts: clients read and write the artifact store directly.
+    #[arg(long, overrides_with = "serve_artifacts")]
+    pub no_serve_artifacts: bool,
+
+    /// Largest accepted JSON request body, in bytes (artifact uploads stream and are not limited).
+    #[arg(long, env = "WEIR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// On SIGTERM/Ctrl-C, how long in-flight requests may take to finish before exit, in seconds.
+    #[arg(long, env = "WEIR_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout: u64,
+
+    /// Also serve this model from the in-process registry (repeatable): `models:/name@alias`,
+    /// `models:/name/Production`, `models:/name/3`, `runs:/<run>/model`, `models:/m-<id>` or a
+    /// local directory holding an MLmodel file.
+    #[arg(long = "serve-model", env = "WEIR_SERVE_MODEL", value_delimiter = ',')]
+    pub serve_model: Vec<String>,
+
+    #[command(flatten)]
+    pub serving: ServingArgs,
+}
+
+impl ServerArgs {
+    /// Whether artifacts are proxied, after `--serve-artifacts`/`--no-serve-artifacts`.
+    pub fn proxy_artifacts(&self) -> bool {
+        self.serve_artifacts && !self.no_serve_artifacts
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout)
+    }
+}
+
+/// Which inference engine runs ONNX models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// ONNX Runtime when its library loads, else tract when it supports every operator.
+    Auto,
+    /// ONNX Runtime, loaded from ORT_DYLIB_PATH or next to the binary.
+    Ort,
+    /// tract, pure Rust (no native library; fewer operators, slower on tree ensembles).
+    Tract,
+}
+
+/// Settings shared by every process that serves models.
+#[derive(Debug, Clone, Args)]
+pub struct ServingArgs {
+    /// Inference engine.
+    #[arg(long, env = "WEIR_BACKEND", value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+
+    /// Inference worker threads (and ONNX sessions) per model. 0 = one per CPU core.
+    #[arg(long, env = "WEIR_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+
+    /// Requests that may wait for a worker before new ones are answered 503.
+    #[arg(long, env = "WEIR_QUEUE_SIZE", default_value_t = 256)]
+    pub queue_size: usize,
+
+    /// How often to check whether the served alias or stage moved, in seconds (0 disables).
+    #[arg(long, env = "WEIR_POLL_INTERVAL", default_value_t = 5.0)]
+    pub poll_interval: f64,
+
+    /// Directory where downloaded model versions are cached.
+    #[arg(long, env = "WEIR_MODEL_CACHE", default_value = "./.weir-cache")]
+    pub model_cache: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The model to serve: `models:/name@alias`, `models:/name/Production`, `models:/name/3`,
+    /// `models:/name/latest`, `models:/m-<id>`, `runs:/<run_id>/<path>` or a local directory
+    /// holding an MLmodel file.
+    #[arg(long = "model-uri", short = 'm', env = "WEIR_MODEL_URI")]
+    pub model_uri: String,
+
+    /// Address to listen on. Use 0.0.0.0 inside a container.
+    #[arg(long, env = "WEIR_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on (KServe runs custom predictors with --port 8080).
+    #[arg(long, short = 'p', env = "WEIR_PORT", default_value_t = 5000)]
+    pub port: u16,
+
+    /// Tracking server that resolves `models:/` and `runs:/` URIs.
+    #[arg(long, env = "MLFLOW_TRACKING_URI", default_value = "http://127.0.0.1:5000")]
+    pub tracking_uri: String,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "WEIR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// On SIGTERM, how long in-flight requests may take to finish before exit, in seconds.
+    #[arg(long, env = "WEIR_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout: u64,
+
+    #[command(flatten)]
+    pub serving: ServingArgs,
+}
+
+/// Parse `host` and `port` into a socket address, accepting bracketed and bare IPv6 forms.
+pub fn socket_addr(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("cannot resolve listen address {host}:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_artifacts_flags() {
+        let cli = Cli::parse_from(["weir", "server"]);
+        let Command::Server(a) = cli.command else { panic!("not server") };
+        assert!(a.proxy_artifacts());
+        let cli = Cli::parse_from(["weir", "server", "--no-serve-artifacts"]);
+        let Command::Server(a) = cli.command else { panic!("not server") };
+        assert!(!a.proxy_artifacts());
+        let cli = Cli::parse_from(["weir", "server", "--serve-artifacts"]);
+        let Command::Server(a) = cli.command else { panic!("not server") };
+        assert!(a.proxy_artifacts());
+    }
+}

@@ -1,0 +1,28 @@
+//! Weir: an MLflow-compatible tracking server, model registry and ONNX model server.
+//!
+//! The crate is one library wired into three roles by [`cli`]:
+//!
+//! - [`config`]: the command line (clap), every flag with an environment variable.
+//! - [`server`]: `run(state, listener, shutdown)`: serves a router until shutdown, gracefully.
+//! - [`app`]: `app(state) -> Router`: every route and layer of `weir server`, in one place.
+//! - [`error`]: the one error type and its MLflow JSON shape (`{"error_code","message"}`).
+//! - [`api`]: axum handlers, one file per resource; thin: decode, call the domain, encode.
+//! - [`tracking`]: experiments, runs, metrics, params, tags, validation limits, run naming.
+//! - [`search`]: the filter / order_by grammar shared by every search endpoint.
+//! - [`store`]: the storage trait and its SQL implementation for SQLite and PostgreSQL. The only
+//!   module with SQL in it.
+//! - [`telemetry`]: logging and the Prometheus registry.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod search;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+pub mod tracking;
+
+pub use error::{Error, Result};

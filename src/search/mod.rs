@@ -1,0 +1,378 @@
+//! MLflow's search grammar, parsed once into an AST that the store turns into SQL with bound
+//! parameters (never by pasting strings into SQL).
+//!
+//! ```text
+//! filter     := or_expr
+//! or_expr    := and_expr ( OR and_expr )*          -- OR and parentheses go beyond MLflow
+//! and_expr   := primary ( AND primary )*
+//! primary    := '(' or_expr ')' | comparison
+//! comparison := ident op value | ident [NOT] IN '(' value, ... ')' | ident IS [NOT] NULL
+//! ident      := [entity '.'] key                    -- key bare, `backticked` or "quoted"
+//! order_by   := ident [ASC | DESC]
+//! ```
+//!
+//! The same AST serves runs, experiments, registered models, model versions and logged models;
+//! each search declares which fields it allows through a [`Schema`].
+
+mod lexer;
+mod parser;
+
+pub use parser::{parse_filter, parse_order_by};
+
+use base64::Engine;
+
+use crate::error::{Error, Result};
+
+/// What a search field refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Entity {
+    Metric,
+    Param,
+    Tag,
+    Attribute,
+    Dataset,
+}
+
+impl Entity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Entity::Metric => "metric",
+            Entity::Param => "parameter",
+            Entity::Tag => "tag",
+            Entity::Attribute => "attribute",
+            Entity::Dataset => "dataset",
+        }
+    }
+
+    /// Map the prefix before the first `.` to an entity, accepting MLflow's alternate spellings.
+    pub(crate) fn from_prefix(prefix: &str) -> Option<Entity> {
+        Some(match prefix.to_ascii_lowercase().as_str() {
+            "metric" | "metrics" => Entity::Metric,
+            "param" | "params" | "parameter" | "parameters" => Entity::Param,
+            "tag" | "tags" => Entity::Tag,
+            "attribute" | "attributes" | "attr" | "run" => Entity::Attribute,
+            "dataset" | "datasets" => Entity::Dataset,
+            _ => return None,
+        })
+    }
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Like,
+    ILike,
+    In,
+    NotIn,
+    IsNull,
+    IsNotNull,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Like => "LIKE",
+            Op::ILike => "ILIKE",
+            Op::In => "IN",
+            Op::NotIn => "NOT IN",
+            Op::IsNull => "IS NULL",
+            Op::IsNotNull => "IS NOT NULL",
+        }
+    }
+
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Op::Eq | Op::Ne | Op::Gt | Op::Ge | Op::Lt | Op::Le)
+    }
+}
+
+/// A literal on the right-hand side of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(String),
+    Num(f64),
+    List(Vec<String>),
+    Null,
+}
+
+/// One `field op value` test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub entity: Entity,
+    pub key: String,
+    pub op: Op,
+    pub value: Value,
+}
+
+/// A parsed filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Cmp(Comparison),
+}
+
+impl Expr {
+    /// Every comparison in the expression, for validation.
+    pub fn comparisons(&self) -> Vec<&Comparison> {
+        let mut out = Vec::new();
+        fn walk<'a>(e: &'a Expr, out: &mut Vec<&'a Comparison>) {
+            match e {
+                Expr::And(v) | Expr::Or(v) => v.iter().for_each(|x| walk(x, out)),
+                Expr::Cmp(c) => out.push(c),
+            }
+        }
+        walk(self, &mut out);
+        out
+    }
+}
+
+/// One `order_by` term.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderBy {
+    pub entity: Entity,
+    pub key: String,
+    pub ascending: bool,
+}
+
+/// How a field may be compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Numbers, compared with `= != > >= < <=`.
+    Numeric,
+    /// Strings, compared with `= != LIKE ILIKE IN NOT IN` (and `IS [NOT] NULL` where nullable).
+    Text,
+    /// An identifier: `= != IN NOT IN`.
+    Id,
+}
+
+/// What one search endpoint accepts: which entities, which attribute names and their kinds.
+pub struct Schema {
+    /// Name for messages ("run", "experiment", "registered model", ...).
+    pub what: &'static str,
+    pub entities: &'static [Entity],
+    /// Attribute names (lower-case as written by users) and how they compare.
+    pub attributes: &'static [(&'static str, FieldKind)],
+    /// Dataset fields (for runs: name, digest, context).
+    pub dataset_fields: &'static [&'static str],
+    /// Entity assumed for a bare identifier (MLflow: attribute for runs and experiments).
+    pub bare: Entity,
+}
+
+impl Schema {
+    /// Check every comparison against the schema, normalising attribute names.
+    pub fn validate(&self, expr: &mut Expr) -> Result<()> {
+        match expr {
+            Expr::And(v) | Expr::Or(v) => v.iter_mut().try_for_each(|e| self.validate(e)),
+            Expr::Cmp(c) => self.validate_cmp(c),
+        }
+    }
+
+    fn validate_cmp(&self, c: &mut Comparison) -> Result<()> {
+        if !self.entities.contains(&c.entity) {
+            return Err(Error::invalid(format!(
+                "Invalid {} search filter: {} fields are not supported (got '{}')",
+                self.what,
+                c.entity.name(),
+                c.key
+            )));
+        }
+        let kind = match c.entity {
+            Entity::Metric => FieldKind::Numeric,
+            Entity::Param | Entity::Tag => FieldKind::Text,
+            Entity::Dataset => {
+                let k = c.key.to_ascii_lowercase();
+                if !self.dataset_fields.contains(&k.as_str()) {
+                    return Err(Error::invalid(format!(
+                        "Invalid dataset key '{}'. Valid keys are {:?}",
+                        c.key, self.dataset_fields
+                    )));
+                }
+                c.key = k;
+                FieldKind::Text
+            }
+            Entity::Attribute => {
+                let k = canonical_attribute(&c.key);
+                match self.attributes.iter().find(|(n, _)| *n == k) {
+                    Some((n, kind)) => {
+                        c.key = (*n).to_owned();
+                        *kind
+                    }
+                    None => {
+                        let names: Vec<&str> = self.attributes.iter().map(|(n, _)| *n).collect();
+                        return Err(Error::invalid(format!(
+                            "Invalid attribute key '{}' specified. Valid keys are '{:?}'",
+                            c.key, names
+                        )));
+                    }
+                }
+            }
+        };
+        check_operator(c, kind)
+    }
+
+    /// Check an order_by term against the schema.
+    pub fn validate_order(&self, o: &mut OrderBy) -> Result<()> {
+        if !self.entities.contains(&o.entity) || o.entity == Entity::Dataset {
+            return Err(Error::invalid(format!(
+                "Invalid order_by entity type '{}' for {} search",
+                o.entity.name(),
+                self.what
+            )));
+        }
+        if o.entity == Entity::Attribute {
+            let k = canonical_attribute(&o.key);
+            match self.attributes.iter().find(|(n, _)| *n == k) {
+                Some((n, _)) => o.key = (*n).to_owned(),
+                None => {
+                    return Err(Error::invalid(format!(
+                        "Invalid order_by attribute key '{}' for {} search",
+                        o.key, self.what
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// MLflow accepts camelCase and snake_case spellings of a few attributes.
+fn canonical_attribute(key: &str) -> String {
+    let k = key.to_ascii_lowercase();
+    match k.as_str() {
+        "run_uuid" | "runid" | "run_id" | "id" => "run_id".into(),
+        "runname" | "run_name" => "run_name".into(),
+        "starttime" | "start_time" | "created" | "creation_time" | "creationtime" => {
+            if k.starts_with("creat") {
+                "creation_time".into()
+            } else {
+                "start_time".into()
+            }
+        }
+        "endtime" | "end_time" => "end_time".into(),
+        "userid" | "user_id" => "user_id".into(),
+        "artifacturi" | "artifact_uri" => "artifact_uri".into(),
+        "lifecyclestage" | "lifecycle_stage" => "lifecycle_stage".into(),
+        "last_update_time" | "lastupdatetime" => "last_update_time".into(),
+        "last_updated_timestamp" | "lastupdatedtimestamp" => "last_updated_timestamp".into(),
+        "creation_timestamp" | "creationtimestamp" => "creation_timestamp".into(),
+        "version_number" | "versionnumber" => "version_number".into(),
+        _ => k,
+    }
+}
+
+const NUMERIC_OPS: &str = "'{'=', '>', '<=', '!=', '<', '>='}'";
+
+fn check_operator(c: &mut Comparison, kind: FieldKind) -> Result<()> {
+    let ok = match kind {
+        FieldKind::Numeric => c.op.is_numeric() || matches!(c.op, Op::IsNull | Op::IsNotNull),
+        FieldKind::Text => !matches!(c.op, Op::Gt | Op::Ge | Op::Lt | Op::Le),
+        FieldKind::Id => matches!(c.op, Op::Eq | Op::Ne | Op::In | Op::NotIn | Op::Like | Op::ILike),
+    };
+    if !ok {
+        return Err(match kind {
+            FieldKind::Numeric => Error::invalid(format!(
+                "Invalid comparator '{}' not one of {NUMERIC_OPS}",
+                c.op.as_str()
+            )),
+            _ => Error::invalid(format!(
+                "Invalid comparator '{}' for {} '{}': not one of '{{'=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN'}}'",
+                c.op.as_str(),
+                c.entity.name(),
+                c.key
+            )),
+        });
+    }
+    match (&c.value, kind, c.op) {
+        (Value::Null, _, Op::IsNull | Op::IsNotNull) => Ok(()),
+        (Value::List(_), _, Op::In | Op::NotIn) => Ok(()),
+        (_, _, Op::In | Op::NotIn) => Err(Error::invalid(format!(
+            "While parsing a list in the query, expected a non-empty list of string values, but got {:?}",
+            c.value
+        ))),
+        (Value::Num(_), FieldKind::Numeric, _) => Ok(()),
+        (Value::Str(s), FieldKind::Numeric, _) => {
+            // MLflow tolerates quoted numbers for numeric attributes (`start_time > '123'`).
+            match s.trim().parse::<f64>() {
+                Ok(n) if c.entity == Entity::Attribute => {
+                    c.value = Value::Num(n);
+                    Ok(())
+                }
+                _ => Err(Error::invalid(format!(
+                    "Expected numeric value type for {} '{}'. Found '{}'",
+                    c.entity.name(),
+                    c.key,
+                    s
+                ))),
+            }
+        }
+        (Value::Str(_), _, _) => Ok(()),
+        (Value::Num(n), _, _) => Err(Error::invalid(format!(
+            "Expected a quoted string value for {} '{}'. Found {}",
+            c.entity.name(),
+            c.key,
+            n
+        ))),
+        (v, _, op) => Err(Error::invalid(format!(
+            "Invalid value {v:?} for comparator '{}'",
+            op.as_str()
+        ))),
+    }
+}
+
+/// Parse and validate a filter string for a schema; an empty filter is `None`.
+pub fn filter_for(schema: &Schema, filter: Option<&str>) -> Result<Option<Expr>> {
+    let Some(f) = filter.filter(|f| !f.trim().is_empty()) else { return Ok(None) };
+    let mut e = parse_filter(f)?;
+    schema.validate(&mut e)?;
+    Ok(Some(e))
+}
+
+/// Parse and validate order_by terms for a schema.
+pub fn order_for(schema: &Schema, terms: &[String]) -> Result<Vec<OrderBy>> {
+    terms
+        .iter()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            let mut o = parse_order_by(t)?;
+            if o.entity == Entity::Attribute && !schema.entities.contains(&Entity::Attribute) {
+                o.entity = schema.bare;
+            }
+            schema.validate_order(&mut o)?;
+            Ok(o)
+        })
+        .collect()
+}
+
+/// Opaque page tokens: base64 of `{"offset": N}`, as MLflow's.
+pub fn encode_page_token(offset: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{{\"offset\": {offset}}}"))
+}
+
+/// Decode a page token into an offset (absent or empty = 0).
+pub fn decode_page_token(token: Option<&str>) -> Result<u64> {
+    let Some(t) = token.filter(|t| !t.is_empty()) else { return Ok(0) };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(t.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(t.trim()))
+        .map_err(|_| Error::invalid("Invalid page token, could not base64-decode"))?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|_| Error::invalid("Invalid page token, decoded value=not JSON"))?;
+    v.get("offset")
+        .and_then(|o| o.as_u64())
+        .ok_or_else(|| Error::invalid("Invalid page token, it does not contain an offset"))
+}
+
+#[cfg(test)]
+mod tests;
