@@ -61,7 +61,10 @@ pub enum DbCommand {
     /// at start too; this command is for running migrations as a separate deployment step.
     Upgrade {
         /// The store to migrate (same syntax as `weir server --backend-store-uri`).
-        #[arg(env = "MLFLOW_BACKEND_STORE_URI", default_value = "sqlite:///mlflow.db")]
+        #[arg(
+            env = "MLFLOW_BACKEND_STORE_URI",
+            default_value = "sqlite:///mlflow.db"
+        )]
         backend_store_uri: String,
     },
 }
@@ -98,7 +101,11 @@ pub struct ServerArgs {
 
     /// Where experiments, runs and the registry are stored: `sqlite:///relative.db`,
     /// `sqlite:////absolute/path.db` or `postgresql://user:password@host:5432/db`.
-    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", default_value = "sqlite:///mlflow.db")]
+    #[arg(
+        long,
+        env = "MLFLOW_BACKEND_STORE_URI",
+        default_value = "sqlite:///mlflow.db"
+    )]
     pub backend_store_uri: String,
 
     /// Artifact location given to new experiments. Defaults to `mlflow-artifacts:/` (proxied
@@ -109,7 +116,11 @@ pub struct ServerArgs {
 
     /// Where proxied artifacts are stored: a local directory or `s3://bucket/prefix` (S3 settings
     /// from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and MLFLOW_S3_ENDPOINT_URL).
-    #[arg(long, env = "MLFLOW_ARTIFACTS_DESTINATION", default_value = "./mlartifacts")]
+    #[arg(
+        long,
+        env = "MLFLOW_ARTIFACTS_DESTINATION",
+        default_value = "./mlartifacts"
+    )]
     pub artifacts_destination: String,
 
     /// Proxy artifact uploads and downloads through this server (`mlflow-artifacts:/` URIs).
@@ -209,7 +220,11 @@ pub struct ServeArgs {
     pub port: u16,
 
     /// Tracking server that resolves `models:/` and `runs:/` URIs.
-    #[arg(long, env = "MLFLOW_TRACKING_URI", default_value = "http://127.0.0.1:5000")]
+    #[arg(
+        long,
+        env = "MLFLOW_TRACKING_URI",
+        default_value = "http://127.0.0.1:5000"
+    )]
     pub tracking_uri: String,
 
     /// Largest accepted request body, in bytes.
@@ -247,13 +262,19 @@ mod tests {
     #[test]
     fn serve_artifacts_flags() {
         let cli = Cli::parse_from(["weir", "server"]);
-        let Command::Server(a) = cli.command else { panic!("not server") };
+        let Command::Server(a) = cli.command else {
+            panic!("not server")
+        };
         assert!(a.proxy_artifacts());
         let cli = Cli::parse_from(["weir", "server", "--no-serve-artifacts"]);
-        let Command::Server(a) = cli.command else { panic!("not server") };
+        let Command::Server(a) = cli.command else {
+            panic!("not server")
+        };
         assert!(!a.proxy_artifacts());
         let cli = Cli::parse_from(["weir", "server", "--serve-artifacts"]);
-        let Command::Server(a) = cli.command else { panic!("not server") };
+        let Command::Server(a) = cli.command else {
+            panic!("not server")
+        };
         assert!(a.proxy_artifacts());
     }
 }

@@ -19,6 +19,8 @@ pub enum ErrorCode {
     NotImplemented,
     /// Admission control: the server is saturated or not ready.
     TemporarilyUnavailable,
+    /// A request body over the configured limit.
+    RequestTooLarge,
 }
 
 impl ErrorCode {
@@ -31,6 +33,7 @@ impl ErrorCode {
             ErrorCode::InternalError => "INTERNAL_ERROR",
             ErrorCode::NotImplemented => "NOT_IMPLEMENTED",
             ErrorCode::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
+            ErrorCode::RequestTooLarge => "REQUEST_LIMIT_EXCEEDED",
         }
     }
 
@@ -43,6 +46,7 @@ impl ErrorCode {
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -68,7 +72,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Error { code, message: message.into() }
+        Error {
+            code,
+            message: message.into(),
+        }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidParameterValue, message)
@@ -91,7 +98,10 @@ impl Error {
     /// An unexpected failure: the detail goes to the log, the client gets a short message.
     pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "{context}");
-        Self::new(ErrorCode::InternalError, format!("Internal error: {context}"))
+        Self::new(
+            ErrorCode::InternalError,
+            format!("Internal error: {context}"),
+        )
     }
 
     /// MLflow's message for a required field that is absent.
@@ -143,8 +153,10 @@ impl IntoResponse for Error {
         };
         let mut resp = (self.code.status(), axum::Json(body)).into_response();
         if self.code == ErrorCode::TemporarilyUnavailable {
-            resp.headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
         }
         resp
     }

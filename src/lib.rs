@@ -8,17 +8,23 @@
 //! - [`error`]: the one error type and its MLflow JSON shape (`{"error_code","message"}`).
 //! - [`api`]: axum handlers, one file per resource; thin: decode, call the domain, encode.
 //! - [`tracking`]: experiments, runs, metrics, params, tags, validation limits, run naming.
+//! - [`registry`]: registered models, versions, stages, aliases (with history), logged models,
+//!   and resolution of `models:/` / `runs:/` URIs for serving.
 //! - [`search`]: the filter / order_by grammar shared by every search endpoint.
 //! - [`store`]: the storage trait and its SQL implementation for SQLite and PostgreSQL. The only
 //!   module with SQL in it.
+//! - [`artifacts`]: artifact repositories (local directory, S3) behind one streaming trait, and
+//!   the one `safe_path` check every artifact path passes.
 //! - [`telemetry`]: logging and the Prometheus registry.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod app;
+pub mod artifacts;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod registry;
 pub mod search;
 pub mod server;
 pub mod store;

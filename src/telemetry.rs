@@ -9,7 +9,9 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogArgs, LogFormat};
@@ -24,7 +26,11 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 /// Install the global tracing subscriber. Safe to call twice (the second call is ignored).
 pub fn init_logging(args: &LogArgs) {
     let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match args.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.compact().try_init(),
@@ -44,19 +50,33 @@ pub fn metrics() -> &'static Metrics {
     METRICS.get_or_init(|| {
         let registry = Registry::new();
         let http_requests = IntCounterVec::new(
-            Opts::new("weir_http_requests_total", "HTTP requests answered, by route, method and status."),
+            Opts::new(
+                "weir_http_requests_total",
+                "HTTP requests answered, by route, method and status.",
+            ),
             &["route", "method", "status"],
         )
         .expect("valid metric");
         let http_latency = HistogramVec::new(
-            HistogramOpts::new("weir_http_request_duration_seconds", "HTTP request latency by route.")
-                .buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "weir_http_request_duration_seconds",
+                "HTTP request latency by route.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
             &["route", "method"],
         )
         .expect("valid metric");
-        registry.register(Box::new(http_requests.clone())).expect("register once");
-        registry.register(Box::new(http_latency.clone())).expect("register once");
-        Metrics { registry, http_requests, http_latency }
+        registry
+            .register(Box::new(http_requests.clone()))
+            .expect("register once");
+        registry
+            .register(Box::new(http_latency.clone()))
+            .expect("register once");
+        Metrics {
+            registry,
+            http_requests,
+            http_latency,
+        }
     })
 }
 
@@ -87,5 +107,12 @@ pub async fn metrics_handler() -> Response {
     if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
         return crate::error::Error::internal("encoding metrics", e).into_response();
     }
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], buf).into_response()
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        buf,
+    )
+        .into_response()
 }

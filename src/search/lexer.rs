@@ -67,7 +67,9 @@ pub(super) fn lex(input: &str) -> Result<Vec<Tok>> {
             }
             c if c.is_ascii_digit()
                 || ((c == '-' || c == '+' || c == '.')
-                    && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit() || *n == '.')) =>
+                    && chars
+                        .get(i + 1)
+                        .is_some_and(|n| n.is_ascii_digit() || *n == '.')) =>
             {
                 let start = i;
                 i += 1;
@@ -83,7 +85,9 @@ pub(super) fn lex(input: &str) -> Result<Vec<Tok>> {
                 }
                 let text: String = chars[start..i].iter().collect();
                 let n = text.parse::<f64>().map_err(|_| {
-                    Error::invalid(format!("Invalid number '{text}' in search filter '{input}'"))
+                    Error::invalid(format!(
+                        "Invalid number '{text}' in search filter '{input}'"
+                    ))
                 })?;
                 out.push(Tok::Num(n));
             }
@@ -128,5 +132,7 @@ fn quoted(chars: &[char], start: usize, input: &str) -> Result<(String, usize)> 
         s.push(c);
         i += 1;
     }
-    Err(Error::invalid(format!("Unterminated quoted string in search filter '{input}'")))
+    Err(Error::invalid(format!(
+        "Unterminated quoted string in search filter '{input}'"
+    )))
 }

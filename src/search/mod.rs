@@ -278,7 +278,10 @@ fn check_operator(c: &mut Comparison, kind: FieldKind) -> Result<()> {
     let ok = match kind {
         FieldKind::Numeric => c.op.is_numeric() || matches!(c.op, Op::IsNull | Op::IsNotNull),
         FieldKind::Text => !matches!(c.op, Op::Gt | Op::Ge | Op::Lt | Op::Le),
-        FieldKind::Id => matches!(c.op, Op::Eq | Op::Ne | Op::In | Op::NotIn | Op::Like | Op::ILike),
+        FieldKind::Id => matches!(
+            c.op,
+            Op::Eq | Op::Ne | Op::In | Op::NotIn | Op::Like | Op::ILike
+        ),
     };
     if !ok {
         return Err(match kind {
@@ -333,7 +336,9 @@ fn check_operator(c: &mut Comparison, kind: FieldKind) -> Result<()> {
 
 /// Parse and validate a filter string for a schema; an empty filter is `None`.
 pub fn filter_for(schema: &Schema, filter: Option<&str>) -> Result<Option<Expr>> {
-    let Some(f) = filter.filter(|f| !f.trim().is_empty()) else { return Ok(None) };
+    let Some(f) = filter.filter(|f| !f.trim().is_empty()) else {
+        return Ok(None);
+    };
     let mut e = parse_filter(f)?;
     schema.validate(&mut e)?;
     Ok(Some(e))
@@ -362,7 +367,9 @@ pub fn encode_page_token(offset: u64) -> String {
 
 /// Decode a page token into an offset (absent or empty = 0).
 pub fn decode_page_token(token: Option<&str>) -> Result<u64> {
-    let Some(t) = token.filter(|t| !t.is_empty()) else { return Ok(0) };
+    let Some(t) = token.filter(|t| !t.is_empty()) else {
+        return Ok(0);
+    };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(t.trim())
         .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(t.trim()))

@@ -19,7 +19,11 @@ fn is_kw(t: Option<&Tok>, kw: &str) -> bool {
 
 impl<'a> Parser<'a> {
     fn new(input: &'a str) -> Result<Self> {
-        Ok(Parser { toks: lex(input)?, pos: 0, input })
+        Ok(Parser {
+            toks: lex(input)?,
+            pos: 0,
+            input,
+        })
     }
 
     fn peek(&self) -> Option<&Tok> {
@@ -42,7 +46,11 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             parts.push(self.and_expr(depth)?);
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { Expr::Or(parts) })
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Expr::Or(parts)
+        })
     }
 
     fn and_expr(&mut self, depth: usize) -> Result<Expr> {
@@ -51,7 +59,11 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             parts.push(self.primary(depth)?);
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { Expr::And(parts) })
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Expr::And(parts)
+        })
     }
 
     fn primary(&mut self, depth: usize) -> Result<Expr> {
@@ -149,7 +161,12 @@ impl<'a> Parser<'a> {
             }
             _ => return Err(self.err(format!("expected a comparator after '{key}'"))),
         };
-        Ok(Comparison { entity, key, op, value })
+        Ok(Comparison {
+            entity,
+            key,
+            op,
+            value,
+        })
     }
 
     fn scalar(&mut self) -> Result<Value> {
@@ -210,9 +227,11 @@ pub fn parse_filter(input: &str) -> Result<Expr> {
 /// Parse one order_by term: `<identifier> [ASC|DESC]`.
 pub fn parse_order_by(input: &str) -> Result<OrderBy> {
     let mut p = Parser::new(input)?;
-    let (entity, key) = p
-        .identifier()
-        .map_err(|_| Error::invalid(format!("Invalid order_by clause '{input}'. Could not be parsed.")))?;
+    let (entity, key) = p.identifier().map_err(|_| {
+        Error::invalid(format!(
+            "Invalid order_by clause '{input}'. Could not be parsed."
+        ))
+    })?;
     let ascending = match p.next() {
         None => true,
         Some(Tok::Word(w)) if w.eq_ignore_ascii_case("ASC") => true,
@@ -224,7 +243,13 @@ pub fn parse_order_by(input: &str) -> Result<OrderBy> {
         }
     };
     if p.peek().is_some() {
-        return Err(Error::invalid(format!("Invalid order_by clause '{input}'. Could not be parsed.")));
+        return Err(Error::invalid(format!(
+            "Invalid order_by clause '{input}'. Could not be parsed."
+        )));
     }
-    Ok(OrderBy { entity, key, ascending })
+    Ok(OrderBy {
+        entity,
+        key,
+        ascending,
+    })
 }

@@ -1,7 +1,12 @@
 use super::*;
 
 fn cmp(entity: Entity, key: &str, op: Op, value: Value) -> Expr {
-    Expr::Cmp(Comparison { entity, key: key.into(), op, value })
+    Expr::Cmp(Comparison {
+        entity,
+        key: key.into(),
+        op,
+        value,
+    })
 }
 
 #[test]
@@ -15,15 +20,42 @@ fn parses_mlflow_filters() {
         ])
     );
     let e = parse_filter("tags.`mlflow.prompt.is_prompt` != 'true'").unwrap();
-    assert_eq!(e, cmp(Entity::Tag, "mlflow.prompt.is_prompt", Op::Ne, Value::Str("true".into())));
+    assert_eq!(
+        e,
+        cmp(
+            Entity::Tag,
+            "mlflow.prompt.is_prompt",
+            Op::Ne,
+            Value::Str("true".into())
+        )
+    );
     let e = parse_filter("tag.\"my key\" = \"v\"").unwrap();
-    assert_eq!(e, cmp(Entity::Tag, "my key", Op::Eq, Value::Str("v".into())));
+    assert_eq!(
+        e,
+        cmp(Entity::Tag, "my key", Op::Eq, Value::Str("v".into()))
+    );
     let e = parse_filter("name LIKE 'wf-%'").unwrap();
-    assert_eq!(e, cmp(Entity::Attribute, "name", Op::Like, Value::Str("wf-%".into())));
+    assert_eq!(
+        e,
+        cmp(
+            Entity::Attribute,
+            "name",
+            Op::Like,
+            Value::Str("wf-%".into())
+        )
+    );
     let e = parse_filter("metrics.loss<=-1.5e-3").unwrap();
     assert_eq!(e, cmp(Entity::Metric, "loss", Op::Le, Value::Num(-1.5e-3)));
     let e = parse_filter("tags.mlflow.runName = 'a'").unwrap();
-    assert_eq!(e, cmp(Entity::Tag, "mlflow.runName", Op::Eq, Value::Str("a".into())));
+    assert_eq!(
+        e,
+        cmp(
+            Entity::Tag,
+            "mlflow.runName",
+            Op::Eq,
+            Value::Str("a".into())
+        )
+    );
 }
 
 #[test]
@@ -32,7 +64,12 @@ fn parses_in_null_and_or() {
     assert_eq!(
         e,
         Expr::And(vec![
-            cmp(Entity::Attribute, "run_id", Op::In, Value::List(vec!["a".into(), "b".into()])),
+            cmp(
+                Entity::Attribute,
+                "run_id",
+                Op::In,
+                Value::List(vec!["a".into(), "b".into()])
+            ),
             cmp(Entity::Tag, "x", Op::IsNotNull, Value::Null),
         ])
     );
@@ -55,7 +92,10 @@ fn parses_in_null_and_or() {
 #[test]
 fn rejects_bad_filters() {
     let e = parse_filter("metrics.accuracy >>> 1").unwrap_err();
-    assert_eq!(e.message, "Invalid comparator '>>>' not one of '{'=', '>', '<=', '!=', '<', '>='}'");
+    assert_eq!(
+        e.message,
+        "Invalid comparator '>>>' not one of '{'=', '>', '<=', '!=', '<', '>='}'"
+    );
     for bad in [
         "metrics.a >",
         "metrics.a > 1 and",
@@ -78,22 +118,42 @@ fn rejects_bad_filters() {
 #[test]
 fn injection_stays_a_value() {
     let e = parse_filter("params.p = 'x'' OR 1=1 --'").unwrap();
-    assert_eq!(e, cmp(Entity::Param, "p", Op::Eq, Value::Str("x' OR 1=1 --".into())));
+    assert_eq!(
+        e,
+        cmp(
+            Entity::Param,
+            "p",
+            Op::Eq,
+            Value::Str("x' OR 1=1 --".into())
+        )
+    );
 }
 
 #[test]
 fn order_by_terms() {
     assert_eq!(
         parse_order_by("metrics.accuracy DESC").unwrap(),
-        OrderBy { entity: Entity::Metric, key: "accuracy".into(), ascending: false }
+        OrderBy {
+            entity: Entity::Metric,
+            key: "accuracy".into(),
+            ascending: false
+        }
     );
     assert_eq!(
         parse_order_by("attributes.start_time").unwrap(),
-        OrderBy { entity: Entity::Attribute, key: "start_time".into(), ascending: true }
+        OrderBy {
+            entity: Entity::Attribute,
+            key: "start_time".into(),
+            ascending: true
+        }
     );
     assert_eq!(
         parse_order_by("name ASC").unwrap(),
-        OrderBy { entity: Entity::Attribute, key: "name".into(), ascending: true }
+        OrderBy {
+            entity: Entity::Attribute,
+            key: "name".into(),
+            ascending: true
+        }
     );
     assert!(parse_order_by("metrics.a sideways").is_err());
     assert!(parse_order_by("").is_err());
@@ -116,7 +176,9 @@ fn fuzz_like_inputs_never_panic() {
         "tags.`a.b` IN ('x', \"y\") OR (attributes.status != 'FAILED')",
         "name ILIKE '%foo%' AND tags.x IS NOT NULL",
     ];
-    let alphabet = ['\'', '"', '`', '(', ')', '.', '=', '<', '>', '!', ',', ' ', '-', 'e', '1', '\\'];
+    let alphabet = [
+        '\'', '"', '`', '(', ')', '.', '=', '<', '>', '!', ',', ' ', '-', 'e', '1', '\\',
+    ];
     for s in seeds {
         let chars: Vec<char> = s.chars().collect();
         for n in 0..=chars.len() {

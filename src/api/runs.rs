@@ -1,0 +1,289 @@
+//! `/api/2.0/mlflow/runs/*` and `/metrics/*`.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Serialize;
+use serde_json::json;
+
+use super::{empty, ok, Fields};
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::store::RunUpdate;
+use crate::tracking::types::*;
+
+fn run_id(f: &Fields) -> Result<String> {
+    f.req_str_any(&["run_id", "run_uuid"])
+}
+
+/// A metric from a request body, with MLflow's messages for bad values.
+fn metric(f: &Fields) -> Result<NewMetric> {
+    let key = f.req_str("key")?;
+    let timestamp = f.i64("timestamp")?.unwrap_or_else(crate::store::now_ms);
+    let value = match f.f64("value") {
+        Ok(Some(v)) => v,
+        Ok(None) => return Err(Error::missing("value")),
+        Err(_) => {
+            let shown = f.raw("value").map(|v| v.to_string()).unwrap_or_default();
+            return Err(Error::invalid(format!(
+                "Got invalid value {shown} for metric '{key}' (timestamp={timestamp}). Please specify value as a valid double (64-bit floating point)"
+            )));
+        }
+    };
+    let step = f.i64("step").map_err(|_| {
+        Error::invalid(format!(
+            "Got invalid step for metric '{key}' (value={value}). Step must be a valid long (64-bit integer)."
+        ))
+    })?;
+    Ok(NewMetric {
+        key,
+        value,
+        timestamp,
+        step: step.unwrap_or(0),
+        model_id: f.str("model_id")?,
+        dataset_name: f.str("dataset_name")?,
+        dataset_digest: f.str("dataset_digest")?,
+    })
+}
+
+pub async fn create(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let run = s
+        .tracking
+        .create_run(
+            f.str("experiment_id")?.as_deref(),
+            f.str("user_id")?.as_deref(),
+            f.str("run_name")?.as_deref(),
+            f.i64("start_time")?,
+            f.key_values("tags")?,
+        )
+        .await?;
+    ok(json!({ "run": run }))
+}
+
+pub async fn get(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let run = s.tracking.get_run(&run_id(&f)?).await?;
+    ok(json!({ "run": run }))
+}
+
+pub async fn update(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let update = RunUpdate {
+        status: f.str("status")?,
+        end_time: f.i64("end_time")?,
+        run_name: f.str("run_name")?.filter(|n| !n.is_empty()),
+    };
+    let info = s.tracking.update_run(&run_id(&f)?, update).await?;
+    ok(json!({ "run_info": info }))
+}
+
+pub async fn delete(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    s.tracking.delete_run(&run_id(&f)?).await?;
+    Ok(empty())
+}
+
+pub async fn restore(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    s.tracking.restore_run(&run_id(&f)?).await?;
+    Ok(empty())
+}
+
+pub async fn log_parameter(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let p = KeyValue::new(f.req_str("key")?, f.str("value")?.unwrap_or_default());
+    s.tracking
+        .log_batch(&run_id(&f)?, vec![], vec![p], vec![])
+        .await?;
+    Ok(empty())
+}
+
+pub async fn log_metric(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let m = metric(&f)?;
+    s.tracking
+        .log_batch(&run_id(&f)?, vec![m], vec![], vec![])
+        .await?;
+    Ok(empty())
+}
+
+pub async fn set_tag(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let t = KeyValue::new(f.req_str("key")?, f.str("value")?.unwrap_or_default());
+    s.tracking
+        .log_batch(&run_id(&f)?, vec![], vec![], vec![t])
+        .await?;
+    Ok(empty())
+}
+
+pub async fn delete_tag(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    s.tracking
+        .delete_tag(&run_id(&f)?, &f.req_str("key")?)
+        .await?;
+    Ok(empty())
+}
+
+pub async fn log_batch(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let run_id = run_id(&f)?;
+    let metrics = f
+        .obj_list("metrics")?
+        .iter()
+        .map(metric)
+        .collect::<Result<Vec<_>>>()?;
+    let params = f.key_values("params")?;
+    let tags = f.key_values("tags")?;
+    s.tracking.log_batch(&run_id, metrics, params, tags).await?;
+    Ok(empty())
+}
+
+pub async fn log_inputs(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let mut datasets = Vec::new();
+    for d in f.obj_list("datasets")? {
+        let ds = d.obj("dataset")?.ok_or_else(|| Error::missing("dataset"))?;
+        datasets.push(DatasetInput {
+            tags: d.key_values("tags")?,
+            dataset: Dataset {
+                name: ds.req_str("name")?,
+                digest: ds.req_str("digest")?,
+                source_type: ds.req_str("source_type")?,
+                source: ds.str("source")?.unwrap_or_default(),
+                schema: ds.str("schema")?,
+                profile: ds.str("profile")?,
+            },
+        });
+    }
+    let models = f
+        .obj_list("models")?
+        .iter()
+        .map(|m| {
+            Ok(ModelInput {
+                model_id: m.req_str("model_id")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    s.tracking
+        .log_inputs(&run_id(&f)?, datasets, models)
+        .await?;
+    Ok(empty())
+}
+
+pub async fn log_outputs(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let models = f
+        .obj_list("models")?
+        .iter()
+        .map(|m| {
+            Ok(ModelOutput {
+                model_id: m.req_str("model_id")?,
+                step: m.i64("step")?.unwrap_or(0),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    s.tracking.log_outputs(&run_id(&f)?, models).await?;
+    Ok(empty())
+}
+
+pub async fn log_model(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    s.tracking
+        .log_model(&run_id(&f)?, &f.req_str("model_json")?)
+        .await?;
+    Ok(empty())
+}
+
+#[derive(Serialize)]
+struct SearchResponse {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    runs: Vec<Run>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+pub async fn search(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let view = ViewType::parse(f.str("run_view_type")?.as_deref())?;
+    let page = s
+        .tracking
+        .search_runs(
+            &f.str_list("experiment_ids")?,
+            f.str("filter")?.as_deref(),
+            view,
+            &f.str_list("order_by")?,
+            f.i64("max_results")?,
+            f.str("page_token")?.as_deref(),
+        )
+        .await?;
+    ok(SearchResponse {
+        runs: page.items,
+        next_page_token: page.next_page_token,
+    })
+}
+
+#[derive(Serialize)]
+struct HistoryResponse {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    metrics: Vec<Metric>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+pub async fn get_history(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let page = s
+        .tracking
+        .metric_history(
+            &run_id(&f)?,
+            &f.req_str("metric_key")?,
+            f.i64("max_results")?,
+            f.str("page_token")?.as_deref(),
+        )
+        .await?;
+    ok(HistoryResponse {
+        metrics: page.items,
+        next_page_token: page.next_page_token,
+    })
+}
+
+/// Most runs one bulk request may name (MLflow's limit).
+const MAX_BULK_RUNS: usize = 100;
+
+fn bulk_run_ids(f: &Fields) -> Result<Vec<String>> {
+    let ids = f.str_list("run_ids")?;
+    if ids.is_empty() {
+        return Err(Error::missing("run_ids"));
+    }
+    if ids.len() > MAX_BULK_RUNS {
+        return Err(Error::invalid(format!(
+            "GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} run_ids. Received {} run_ids.",
+            ids.len()
+        )));
+    }
+    Ok(ids)
+}
+
+pub async fn get_history_bulk_interval(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let run_ids = bulk_run_ids(&f)?;
+    let max = f.i64("max_results")?.unwrap_or(320);
+    if !(1..=2500).contains(&max) {
+        return Err(Error::invalid(format!(
+            "max_results must be between 1 and 2500. Received {max}."
+        )));
+    }
+    let (start, end) = (f.i64("start_step")?, f.i64("end_step")?);
+    if let (Some(a), Some(b)) = (start, end) {
+        if a > b {
+            return Err(Error::invalid(format!(
+                "end_step must be greater than start_step. Found start_step={a} and end_step={b}."
+            )));
+        }
+    }
+    let metrics = s
+        .tracking
+        .store
+        .metric_history_bulk_interval(&run_ids, &f.req_str("metric_key")?, start, end, max)
+        .await?;
+    ok(HistoryResponse {
+        metrics,
+        next_page_token: None,
+    })
+}
+
+/// Weir's chart endpoint: min/max-preserving downsampling of whole series.
+pub async fn downsample(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let run_ids = bulk_run_ids(&f)?;
+    let max = f.i64("max_points")?.unwrap_or(1000).clamp(4, 20_000);
+    let series = s
+        .tracking
+        .store
+        .metric_downsample(&run_ids, &f.req_str("metric_key")?, max)
+        .await?;
+    ok(json!({ "series": series }))
+}

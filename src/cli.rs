@@ -1,0 +1,113 @@
+//! Wiring each role from its configuration: open stores, build state, bind, serve.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::app::{app, AppState};
+use crate::artifacts::Artifacts;
+use crate::config::{Cli, Command, DbCommand, ModelsCommand, ServerArgs};
+use crate::store::SqlStore;
+
+/// Run the subcommand chosen on the command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Server(args) => server(args).await,
+        Command::Models {
+            command: ModelsCommand::Serve(_args),
+        } => {
+            anyhow::bail!("`weir models serve` is not available in this build yet")
+        }
+        Command::Db {
+            command: DbCommand::Upgrade { backend_store_uri },
+        } => {
+            let store = SqlStore::open(&backend_store_uri).await?;
+            tracing::info!(store = store.display_uri(), "schema is up to date");
+            store.close().await;
+            Ok(())
+        }
+    }
+}
+
+/// The artifact root new experiments get, following `mlflow server`'s rules.
+pub fn default_artifact_root(args: &ServerArgs) -> anyhow::Result<String> {
+    if let Some(root) = &args.default_artifact_root {
+        return resolve_local(root);
+    }
+    if args.proxy_artifacts() {
+        return Ok("mlflow-artifacts:".to_owned());
+    }
+    resolve_local("./mlruns")
+}
+
+/// A local path (relative to the working directory) becomes an absolute `file://` URI; URIs with
+/// a scheme pass through.
+fn resolve_local(root: &str) -> anyhow::Result<String> {
+    if root.contains(":/") || root.starts_with("mlflow-artifacts:") {
+        return Ok(root.trim_end_matches('/').to_owned());
+    }
+    let abs = std::path::absolute(root).with_context(|| format!("resolving {root}"))?;
+    Ok(format!(
+        "file://{}",
+        abs.to_string_lossy().trim_end_matches('/')
+    ))
+}
+
+/// Build the state for `weir server` (shared by the binary and the integration tests).
+pub async fn server_state(args: &ServerArgs) -> anyhow::Result<AppState> {
+    let store = Arc::new(SqlStore::open(&args.backend_store_uri).await?);
+    let root = default_artifact_root(args)?;
+    let proxied = if args.proxy_artifacts() {
+        let repo = crate::artifacts::open(&args.artifacts_destination)
+            .await
+            .with_context(|| {
+                format!(
+                    "while opening the artifact destination {}",
+                    args.artifacts_destination
+                )
+            })?;
+        tracing::info!(destination = repo.describe(), "proxying artifacts");
+        Some(repo)
+    } else {
+        None
+    };
+    let state = AppState::new(store, Artifacts::new(proxied), root, args.max_body_bytes);
+    state
+        .tracking
+        .ensure_default_experiment()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the Default experiment: {}", e.message))?;
+    Ok(state)
+}
+
+async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let state = server_state(&args).await?;
+    let addr = crate::config::socket_addr(&args.host, args.port)?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(
+        store = state.store.display_uri(),
+        dialect = state.store.dialect().name(),
+        artifact_root = state.tracking.default_artifact_root,
+        "backend store ready"
+    );
+    tracing::info!(
+        "Weir {} listening on http://{local} (tracking API at /api/2.0/mlflow, metrics at /metrics) after {:.0?}",
+        env!("CARGO_PKG_VERSION"),
+        started.elapsed()
+    );
+    let shutdown_state = state.clone();
+    let shutdown = async move {
+        crate::server::shutdown_signal().await;
+        shutdown_state.begin_shutdown();
+    };
+    let store = state.store.clone();
+    crate::server::run(app(state), listener, shutdown, args.shutdown_timeout()).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,652 @@
+//! The model registry's rules: names, stages, aliases (and their history), version sources,
+//! download locations, MLflow 3 logged models, and resolution of `models:/` and `runs:/` URIs
+//! to the files to serve.
+
+pub mod types;
+pub mod uri;
+
+use std::sync::Arc;
+
+use crate::artifacts::Artifacts;
+use crate::error::{Error, Result};
+use crate::search::{self, Entity, FieldKind, OrderBy, Schema};
+use crate::store::{
+    LoggedModelSearch, NewLoggedModel, NewModelVersion, RegistrySearch, RegistryStore,
+    TrackingStore,
+};
+use crate::tracking::types::{KeyValue, Page};
+use crate::tracking::{parse_experiment_id, validation};
+use types::*;
+pub use uri::ModelUri;
+
+pub static REGISTERED_MODEL_SCHEMA: Schema = Schema {
+    what: "registered model",
+    entities: &[Entity::Tag, Entity::Attribute],
+    attributes: &[
+        ("name", FieldKind::Text),
+        ("creation_timestamp", FieldKind::Numeric),
+        ("last_updated_timestamp", FieldKind::Numeric),
+    ],
+    dataset_fields: &[],
+    bare: Entity::Attribute,
+};
+
+pub static MODEL_VERSION_SCHEMA: Schema = Schema {
+    what: "model version",
+    entities: &[Entity::Tag, Entity::Attribute],
+    attributes: &[
+        ("name", FieldKind::Text),
+        ("version_number", FieldKind::Numeric),
+        ("run_id", FieldKind::Id),
+        ("source_path", FieldKind::Text),
+        ("current_stage", FieldKind::Text),
+        ("creation_timestamp", FieldKind::Numeric),
+        ("last_updated_timestamp", FieldKind::Numeric),
+    ],
+    dataset_fields: &[],
+    bare: Entity::Attribute,
+};
+
+pub static LOGGED_MODEL_SCHEMA: Schema = Schema {
+    what: "logged model",
+    entities: &[
+        Entity::Metric,
+        Entity::Param,
+        Entity::Tag,
+        Entity::Attribute,
+    ],
+    attributes: &[
+        ("name", FieldKind::Text),
+        ("model_id", FieldKind::Id),
+        ("model_type", FieldKind::Text),
+        ("status", FieldKind::Text),
+        ("source_run_id", FieldKind::Id),
+        ("creation_timestamp", FieldKind::Numeric),
+        ("creation_time", FieldKind::Numeric),
+        ("last_updated_timestamp", FieldKind::Numeric),
+    ],
+    dataset_fields: &[],
+    bare: Entity::Attribute,
+};
+
+/// Most registered models one search page returns (MLflow's limit).
+const MAX_MODELS_PER_PAGE: i64 = 1000;
+/// Most model versions one search page returns.
+const MAX_VERSIONS_PER_PAGE: i64 = 200_000;
+
+/// What a model URI resolves to: which version, and where its files are.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Resolved {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    /// The directory holding the MLmodel file.
+    pub artifact_uri: String,
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    pub store: Arc<dyn RegistryStore>,
+    pub tracking: Arc<dyn TrackingStore>,
+    pub artifacts: Artifacts,
+}
+
+pub fn parse_version(v: &str) -> Result<i64> {
+    v.trim()
+        .parse::<i64>()
+        .map_err(|_| Error::invalid(format!("Model version must be an integer, got '{v}'")))
+}
+
+fn validate_model_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(Error::invalid("Registered model name cannot be empty."));
+    }
+    if name.len() > 256 {
+        return Err(Error::invalid(
+            "Registered model name is too long (at most 256 characters).",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_tag(what: &str, t: &KeyValue) -> Result<()> {
+    validation::tag(&KeyValue::new(t.key.clone(), String::new()))?;
+    if t.value.chars().count() > 5000 {
+        return Err(Error::invalid(format!(
+            "{what} value '{}' had length {}, which exceeded length limit of 5000",
+            t.value.chars().take(250).collect::<String>(),
+            t.value.chars().count()
+        )));
+    }
+    Ok(())
+}
+
+/// Alias rules: `[A-Za-z0-9_-]`, at most 255 characters, not `latest`, not `v<N>`.
+pub fn validate_alias(alias: &str) -> Result<()> {
+    if alias.is_empty()
+        || alias.len() > 255
+        || !alias
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(Error::invalid(format!(
+            "Invalid alias name: '{alias}'. Alias names may only contain alphanumerics, underscores (_) and dashes (-), at most 255 characters."
+        )));
+    }
+    if alias.eq_ignore_ascii_case("latest") {
+        return Err(Error::invalid(
+            "'latest' alias name (case insensitive) is reserved.",
+        ));
+    }
+    let lower = alias.to_ascii_lowercase();
+    if let Some(n) = lower.strip_prefix('v') {
+        if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) {
+            return Err(Error::invalid(format!(
+                "Version alias name '{alias}' is reserved."
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Registry {
+    pub fn new(
+        store: Arc<dyn RegistryStore>,
+        tracking: Arc<dyn TrackingStore>,
+        artifacts: Artifacts,
+    ) -> Self {
+        Registry {
+            store,
+            tracking,
+            artifacts,
+        }
+    }
+
+    pub async fn create_registered_model(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        tags: &[KeyValue],
+    ) -> Result<RegisteredModel> {
+        validate_model_name(name)?;
+        for t in tags {
+            validate_tag("Registered model", t)?;
+        }
+        self.store
+            .create_registered_model(name, description, tags)
+            .await
+    }
+
+    pub async fn get_registered_model(&self, name: &str) -> Result<RegisteredModel> {
+        self.store.get_registered_model(name).await
+    }
+
+    pub async fn update_registered_model(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<RegisteredModel> {
+        self.store.update_registered_model(name, description).await
+    }
+
+    pub async fn rename_registered_model(
+        &self,
+        name: &str,
+        new_name: &str,
+    ) -> Result<RegisteredModel> {
+        validate_model_name(new_name)?;
+        self.store.rename_registered_model(name, new_name).await
+    }
+
+    pub async fn delete_registered_model(&self, name: &str) -> Result<()> {
+        self.store.delete_registered_model(name).await
+    }
+
+    pub async fn search_registered_models(
+        &self,
+        filter: Option<&str>,
+        order_by: &[String],
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> Result<Page<RegisteredModel>> {
+        let max = max_results.unwrap_or(100);
+        if !(1..=MAX_MODELS_PER_PAGE).contains(&max) {
+            return Err(Error::invalid(format!(
+                "Invalid value for request parameter max_results. It must be at most {MAX_MODELS_PER_PAGE}, but got value {max}"
+            )));
+        }
+        let q = RegistrySearch {
+            filter: search::filter_for(&REGISTERED_MODEL_SCHEMA, filter)?,
+            order_by: search::order_for(&REGISTERED_MODEL_SCHEMA, order_by)?,
+            max_results: max,
+            offset: search::decode_page_token(page_token)? as i64,
+        };
+        self.store.search_registered_models(&q).await
+    }
+
+    pub async fn set_registered_model_tag(&self, name: &str, tag: KeyValue) -> Result<()> {
+        validate_tag("Registered model", &tag)?;
+        self.store.set_registered_model_tag(name, &tag).await
+    }
+
+    pub async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
+        self.store.delete_registered_model_tag(name, key).await
+    }
+
+    pub async fn latest_versions(
+        &self,
+        name: &str,
+        stages: &[String],
+    ) -> Result<Vec<ModelVersion>> {
+        let stages = stages
+            .iter()
+            .map(|s| canonical_stage(s).map(str::to_owned))
+            .collect::<Result<Vec<_>>>()?;
+        self.store.latest_versions(name, &stages).await
+    }
+
+    /// Register a version. `runs:/` sources must name the run given in `run_id`; a
+    /// `models:/m-<id>` source brings its logged model's run and location.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_model_version(
+        &self,
+        name: &str,
+        source: &str,
+        run_id: Option<String>,
+        model_id: Option<String>,
+        tags: Vec<KeyValue>,
+        description: Option<String>,
+        run_link: Option<String>,
+    ) -> Result<ModelVersion> {
+        validate_model_name(name)?;
+        for t in &tags {
+            validate_tag("Model version", t)?;
+        }
+        if source.is_empty() {
+            return Err(Error::missing("source"));
+        }
+        let mut run_id = run_id.filter(|r| !r.is_empty());
+        let mut model_id = model_id.filter(|m| !m.is_empty());
+        let mut storage_location = source.to_owned();
+        match ModelUri::parse(source) {
+            Ok(ModelUri::Run {
+                run_id: src_run, ..
+            }) => {
+                if run_id.as_deref() != Some(src_run.as_str()) {
+                    return Err(Error::invalid(format!(
+                        "Invalid model version source: '{source}'. The run_id request parameter must identify the resource that contains the source."
+                    )));
+                }
+            }
+            Ok(ModelUri::LoggedModel { model_id: id }) => {
+                let lm = self.store.get_logged_model(&id).await?;
+                storage_location = lm.info.artifact_uri.clone();
+                if run_id.is_none() && !lm.info.source_run_id.is_empty() {
+                    run_id = Some(lm.info.source_run_id.clone());
+                }
+                model_id.get_or_insert(id);
+            }
+            _ => {}
+        }
+        let v = NewModelVersion {
+            name: name.to_owned(),
+            source: source.to_owned(),
+            run_id,
+            model_id,
+            tags,
+            description,
+            run_link,
+            storage_location,
+            user_id: None,
+        };
+        let mut mv = self.store.create_model_version(v).await?;
+        mv.aliases.clear();
+        Ok(mv)
+    }
+
+    pub async fn get_model_version(&self, name: &str, version: &str) -> Result<ModelVersion> {
+        self.store
+            .get_model_version(name, parse_version(version)?)
+            .await
+    }
+
+    pub async fn update_model_version(
+        &self,
+        name: &str,
+        version: &str,
+        description: &str,
+    ) -> Result<ModelVersion> {
+        let mut v = self
+            .store
+            .update_model_version(name, parse_version(version)?, description)
+            .await?;
+        v.aliases.clear();
+        Ok(v)
+    }
+
+    pub async fn transition_stage(
+        &self,
+        name: &str,
+        version: &str,
+        stage: &str,
+        archive_existing: bool,
+    ) -> Result<ModelVersion> {
+        let stage = canonical_stage(stage)?;
+        self.store
+            .transition_stage(name, parse_version(version)?, stage, archive_existing)
+            .await
+    }
+
+    pub async fn delete_model_version(&self, name: &str, version: &str) -> Result<()> {
+        self.store
+            .delete_model_version(name, parse_version(version)?)
+            .await
+    }
+
+    pub async fn search_model_versions(
+        &self,
+        filter: Option<&str>,
+        order_by: &[String],
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> Result<Page<ModelVersion>> {
+        let max = max_results.unwrap_or(10_000);
+        if !(1..=MAX_VERSIONS_PER_PAGE).contains(&max) {
+            return Err(Error::invalid(format!(
+                "Invalid value for request parameter max_results. It must be at most {MAX_VERSIONS_PER_PAGE}, but got value {max}"
+            )));
+        }
+        let q = RegistrySearch {
+            filter: search::filter_for(&MODEL_VERSION_SCHEMA, filter)?,
+            order_by: search::order_for(&MODEL_VERSION_SCHEMA, order_by)?,
+            max_results: max,
+            offset: search::decode_page_token(page_token)? as i64,
+        };
+        self.store.search_model_versions(&q).await
+    }
+
+    pub async fn set_model_version_tag(
+        &self,
+        name: &str,
+        version: &str,
+        tag: KeyValue,
+    ) -> Result<()> {
+        validate_tag("Model version", &tag)?;
+        self.store
+            .set_model_version_tag(name, parse_version(version)?, &tag)
+            .await
+    }
+
+    pub async fn delete_model_version_tag(
+        &self,
+        name: &str,
+        version: &str,
+        key: &str,
+    ) -> Result<()> {
+        self.store
+            .delete_model_version_tag(name, parse_version(version)?, key)
+            .await
+    }
+
+    /// What `get-download-uri` answers: the stored location (`runs:/` and `mlflow-artifacts:/`
+    /// sources verbatim, `models:/m-<id>` as the logged model's artifact location).
+    pub async fn download_uri(&self, name: &str, version: &str) -> Result<String> {
+        Ok(self
+            .get_model_version(name, version)
+            .await?
+            .storage_location)
+    }
+
+    pub async fn set_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+        by: Option<&str>,
+    ) -> Result<()> {
+        validate_alias(alias)?;
+        self.store
+            .set_alias(name, alias, parse_version(version)?, by)
+            .await
+    }
+
+    pub async fn delete_alias(&self, name: &str, alias: &str, by: Option<&str>) -> Result<()> {
+        self.store.get_registered_model(name).await?;
+        self.store.delete_alias(name, alias, by).await
+    }
+
+    pub async fn get_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion> {
+        self.store.get_version_by_alias(name, alias).await
+    }
+
+    pub async fn alias_history(&self, name: &str, alias: Option<&str>) -> Result<Vec<AliasEvent>> {
+        self.store.get_registered_model(name).await?;
+        self.store.alias_history(name, alias).await
+    }
+
+    // ---- MLflow 3 logged models ----
+
+    pub async fn create_logged_model(
+        &self,
+        experiment_id: &str,
+        name: Option<String>,
+        source_run_id: Option<String>,
+        model_type: Option<String>,
+        params: Vec<KeyValue>,
+        tags: Vec<KeyValue>,
+    ) -> Result<LoggedModel> {
+        for t in &tags {
+            validation::tag(t)?;
+        }
+        for p in &params {
+            validation::param(p)?;
+        }
+        let name = name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(crate::tracking::names::generate);
+        self.store
+            .create_logged_model(NewLoggedModel {
+                experiment_id: parse_experiment_id(experiment_id)?,
+                name,
+                source_run_id: source_run_id.filter(|r| !r.is_empty()),
+                model_type,
+                params,
+                tags,
+            })
+            .await
+    }
+
+    pub async fn finalize_logged_model(&self, model_id: &str, status: &str) -> Result<LoggedModel> {
+        if !LOGGED_MODEL_STATUSES.contains(&status) {
+            return Err(Error::invalid(format!(
+                "Invalid logged model status '{status}'. Valid values are {LOGGED_MODEL_STATUSES:?}"
+            )));
+        }
+        self.store.finalize_logged_model(model_id, status).await
+    }
+
+    pub async fn search_logged_models(
+        &self,
+        experiment_ids: &[String],
+        filter: Option<&str>,
+        order_by: Vec<OrderBy>,
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> Result<Page<LoggedModel>> {
+        let max = max_results.unwrap_or(100);
+        if !(1..=crate::tracking::MAX_RESULTS_THRESHOLD).contains(&max) {
+            return Err(Error::invalid(format!(
+                "Invalid value {max} for parameter 'max_results'"
+            )));
+        }
+        let mut order = order_by;
+        for o in &mut order {
+            LOGGED_MODEL_SCHEMA.validate_order(o)?;
+        }
+        // Page tokens of other servers carry more than the offset; only the offset matters here.
+        let offset = search::decode_page_token(page_token)? as i64;
+        let q = LoggedModelSearch {
+            experiment_ids: experiment_ids
+                .iter()
+                .map(|e| parse_experiment_id(e))
+                .collect::<Result<_>>()?,
+            filter: search::filter_for(&LOGGED_MODEL_SCHEMA, filter)?,
+            order_by: order,
+            max_results: max,
+            offset,
+        };
+        self.store.search_logged_models(&q).await
+    }
+
+    // ---- resolution ----
+
+    /// Resolve a model URI to its version and the directory holding its MLmodel file.
+    pub async fn resolve(&self, uri: &str) -> Result<Resolved> {
+        let mv = match ModelUri::parse(uri)? {
+            ModelUri::Alias { name, alias } => {
+                self.store.get_version_by_alias(&name, &alias).await?
+            }
+            ModelUri::Version { name, version } => {
+                self.store.get_model_version(&name, version).await?
+            }
+            ModelUri::Stage { name, stage } => self
+                .store
+                .latest_versions(&name, std::slice::from_ref(&stage))
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    Error::not_found(format!(
+                        "No versions of model with name '{name}' and stage '{stage}' found"
+                    ))
+                })?,
+            ModelUri::Latest { name } => {
+                let q = RegistrySearch {
+                    filter: search::filter_for(
+                        &MODEL_VERSION_SCHEMA,
+                        Some(&format!("name = '{}'", name.replace('\'', "''"))),
+                    )?,
+                    order_by: search::order_for(
+                        &MODEL_VERSION_SCHEMA,
+                        &["version_number DESC".to_owned()],
+                    )?,
+                    max_results: 1,
+                    offset: 0,
+                };
+                self.store.get_registered_model(&name).await?;
+                self.store
+                    .search_model_versions(&q)
+                    .await?
+                    .items
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| {
+                        Error::not_found(format!("No versions of model with name '{name}' found"))
+                    })?
+            }
+            ModelUri::LoggedModel { model_id } => {
+                let lm = self.store.get_logged_model(&model_id).await?;
+                return Ok(Resolved {
+                    name: None,
+                    version: None,
+                    run_id: Some(lm.info.source_run_id).filter(|r| !r.is_empty()),
+                    model_id: Some(model_id),
+                    artifact_uri: lm.info.artifact_uri,
+                });
+            }
+            ModelUri::Run { run_id, path } => {
+                let (artifact_uri, model_id) = self.run_model_location(&run_id, &path).await?;
+                return Ok(Resolved {
+                    name: None,
+                    version: None,
+                    run_id: Some(run_id),
+                    model_id,
+                    artifact_uri,
+                });
+            }
+        };
+        let artifact_uri = match ModelUri::parse(&mv.storage_location) {
+            Ok(ModelUri::Run { run_id, path }) => self.run_model_location(&run_id, &path).await?.0,
+            Ok(ModelUri::LoggedModel { model_id }) => {
+                self.store
+                    .get_logged_model(&model_id)
+                    .await?
+                    .info
+                    .artifact_uri
+            }
+            _ => mv.storage_location.clone(),
+        };
+        Ok(Resolved {
+            name: Some(mv.name),
+            version: Some(mv.version),
+            run_id: mv.run_id,
+            model_id: mv.model_id,
+            artifact_uri,
+        })
+    }
+
+    /// Where `runs:/<run>/<path>` lives: under the run's artifacts (2.x), or the MLflow 3 logged
+    /// model of that name the run produced.
+    async fn run_model_location(
+        &self,
+        run_id: &str,
+        path: &str,
+    ) -> Result<(String, Option<String>)> {
+        let run = self.tracking.get_run(run_id).await?;
+        let base = run.info.artifact_uri.trim_end_matches('/').to_owned();
+        let candidate = if path.is_empty() {
+            base.clone()
+        } else {
+            format!("{base}/{path}")
+        };
+        if let Ok((repo, rel)) = self.artifacts.resolve(&candidate).await {
+            if !repo.list(&rel).await.unwrap_or_default().is_empty() {
+                return Ok((candidate, None));
+            }
+        }
+        if !path.is_empty() {
+            let found = self
+                .search_logged_models(
+                    std::slice::from_ref(&run.info.experiment_id),
+                    Some(&format!(
+                        "name = '{}' AND source_run_id = '{}'",
+                        path.replace('\'', "''"),
+                        run_id
+                    )),
+                    Vec::new(),
+                    Some(1),
+                    None,
+                )
+                .await?;
+            if let Some(lm) = found.items.into_iter().next() {
+                return Ok((lm.info.artifact_uri, Some(lm.info.model_id)));
+            }
+        }
+        Ok((candidate, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases() {
+        assert!(validate_alias("champion").is_ok());
+        assert!(validate_alias("champion-2_b").is_ok());
+        assert_eq!(
+            validate_alias("v3").unwrap_err().message,
+            "Version alias name 'v3' is reserved."
+        );
+        assert!(validate_alias("V12").is_err());
+        assert!(validate_alias("latest").is_err());
+        assert!(validate_alias("vx").is_ok());
+        assert!(validate_alias("").is_err());
+        assert!(validate_alias("a b").is_err());
+    }
+}

@@ -1,0 +1,460 @@
+//! Building SQL text with bound arguments, and compiling search ASTs into it.
+//!
+//! Values from requests only ever become bound arguments (`$N`); the only text spliced into SQL
+//! is what this module writes itself (column names from fixed tables, placeholders, operators).
+
+use sqlx::any::AnyArguments;
+use sqlx::Arguments;
+
+use super::Dialect;
+use crate::error::{Error, Result};
+use crate::search::{Comparison, Entity, Op, Value};
+
+/// A bound argument.
+#[derive(Debug, Clone)]
+pub(super) enum Arg {
+    I64(i64),
+    F64(f64),
+    Str(String),
+    NullStr,
+}
+
+/// SQL text plus its arguments, numbered in order of appearance.
+pub(super) struct Sql {
+    pub text: String,
+    pub args: Vec<Arg>,
+    pub dialect: Dialect,
+}
+
+impl Sql {
+    pub fn new(dialect: Dialect) -> Self {
+        Sql {
+            text: String::with_capacity(512),
+            args: Vec::new(),
+            dialect,
+        }
+    }
+
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    /// Append a placeholder bound to `arg`.
+    pub fn arg(&mut self, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        let n = self.args.len();
+        self.text.push('$');
+        self.text.push_str(&n.to_string());
+        self
+    }
+
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        self.arg(Arg::Str(s.to_owned()))
+    }
+
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        self.arg(Arg::I64(v))
+    }
+
+    /// `(` placeholders `)` for a list of strings.
+    pub fn str_list(&mut self, items: &[String]) -> &mut Self {
+        self.push("(");
+        for (i, s) in items.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.str(s);
+        }
+        self.push(")")
+    }
+
+    pub fn i64_list(&mut self, items: &[i64]) -> &mut Self {
+        self.push("(");
+        for (i, v) in items.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.i64(*v);
+        }
+        self.push(")")
+    }
+
+    pub fn arguments<'q>(&self) -> AnyArguments<'q> {
+        let mut a = AnyArguments::default();
+        for arg in &self.args {
+            // Encoding these primitive types cannot fail.
+            let _ = match arg {
+                Arg::I64(v) => a.add(*v),
+                Arg::F64(v) => a.add(*v),
+                Arg::Str(s) => a.add(s.clone()),
+                Arg::NullStr => a.add(Option::<String>::None),
+            };
+        }
+        a
+    }
+
+    /// `column <op> value` for a text column, honouring each dialect's LIKE rules: MLflow's LIKE
+    /// is case-sensitive, ILIKE is not. SQLite's LIKE ignores ASCII case, so LIKE becomes GLOB.
+    pub fn text_cmp(&mut self, column: &str, op: Op, value: &Value) -> Result<()> {
+        match (op, value) {
+            (Op::IsNull, _) => {
+                self.push(column).push(" IS NULL");
+            }
+            (Op::IsNotNull, _) => {
+                self.push(column).push(" IS NOT NULL");
+            }
+            (Op::In | Op::NotIn, Value::List(items)) => {
+                self.push(column)
+                    .push(if op == Op::In { " IN " } else { " NOT IN " });
+                self.str_list(items);
+            }
+            (Op::Like, Value::Str(p)) => match self.dialect {
+                Dialect::Sqlite => {
+                    self.push(column).push(" GLOB ").str(&like_to_glob(p));
+                }
+                Dialect::Postgres => {
+                    self.push(column).push(" LIKE ").str(p);
+                }
+            },
+            (Op::ILike, Value::Str(p)) => match self.dialect {
+                Dialect::Sqlite => {
+                    self.push("LOWER(")
+                        .push(column)
+                        .push(") LIKE LOWER(")
+                        .str(p)
+                        .push(")");
+                }
+                Dialect::Postgres => {
+                    self.push(column).push(" ILIKE ").str(p);
+                }
+            },
+            (Op::Eq | Op::Ne | Op::Gt | Op::Ge | Op::Lt | Op::Le, Value::Str(s)) => {
+                self.push(column).push(sql_op(op)).str(s);
+            }
+            (Op::Eq | Op::Ne, Value::Num(n)) => {
+                // A number compared with a text field: compare with its canonical text.
+                self.push(column).push(sql_op(op)).str(&format_number(*n));
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "Invalid comparison '{} {:?}'",
+                    op.as_str(),
+                    value
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// `column <op> number` for a numeric column.
+    pub fn num_cmp(&mut self, column: &str, op: Op, value: &Value) -> Result<()> {
+        match (op, value) {
+            (Op::IsNull, _) => {
+                self.push(column).push(" IS NULL");
+            }
+            (Op::IsNotNull, _) => {
+                self.push(column).push(" IS NOT NULL");
+            }
+            (Op::In | Op::NotIn, Value::List(items)) => {
+                let nums: Vec<i64> = items
+                    .iter()
+                    .map(|s| {
+                        s.trim().parse::<i64>().map_err(|_| {
+                            Error::invalid(format!(
+                                "Expected numeric values in the list, got '{s}'"
+                            ))
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+                self.push(column)
+                    .push(if op == Op::In { " IN " } else { " NOT IN " });
+                self.i64_list(&nums);
+            }
+            (op, Value::Num(n)) if op.is_numeric() => {
+                self.push(column).push(sql_op(op)).arg(Arg::F64(*n));
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "Invalid numeric comparison '{} {:?}'",
+                    op.as_str(),
+                    value
+                )))
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn sql_op(op: Op) -> &'static str {
+    match op {
+        Op::Eq => " = ",
+        Op::Ne => " <> ",
+        Op::Gt => " > ",
+        Op::Ge => " >= ",
+        Op::Lt => " < ",
+        Op::Le => " <= ",
+        _ => " = ",
+    }
+}
+
+fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Translate a SQL LIKE pattern into a SQLite GLOB pattern (case-sensitive matching).
+pub(super) fn like_to_glob(p: &str) -> String {
+    let mut out = String::with_capacity(p.len() + 4);
+    for c in p.chars() {
+        match c {
+            '%' => out.push('*'),
+            '_' => out.push('?'),
+            '*' => out.push_str("[*]"),
+            '?' => out.push_str("[?]"),
+            '[' => out.push_str("[[]"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// How one search target maps entities to SQL. `alias` is the main table's alias; each side
+/// table comes with the SQL condition joining its rows (aliased `kv`) to the main row.
+pub(super) struct Target<'a> {
+    pub alias: &'a str,
+    /// Attribute name (as validated by the search schema) -> (column, numeric?).
+    pub attribute: fn(&str) -> Option<(&'static str, bool)>,
+    /// Table and join condition for tags.
+    pub tags: Option<(&'a str, &'a str)>,
+    /// Table and join condition for params.
+    pub params: Option<(&'a str, &'a str)>,
+    /// Table and join condition for metric values.
+    pub metrics: Option<(&'a str, &'a str)>,
+    /// Table and join condition for dataset inputs (runs only).
+    pub datasets: Option<(&'a str, &'a str)>,
+    /// Registry semantics: `tags.k != 'v'` also matches rows without the tag (the 3.x client
+    /// appends ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every model search).
+    pub ne_includes_missing: bool,
+}
+
+impl Sql {
+    /// Compile a filter expression.
+    pub fn filter(&mut self, t: &Target<'_>, e: &crate::search::Expr) -> Result<()> {
+        use crate::search::Expr;
+        match e {
+            Expr::And(v) | Expr::Or(v) => {
+                let joiner = if matches!(e, Expr::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                self.push("(");
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        self.push(joiner);
+                    }
+                    self.filter(t, x)?;
+                }
+                self.push(")");
+                Ok(())
+            }
+            Expr::Cmp(c) => self.comparison(t, c),
+        }
+    }
+
+    fn comparison(&mut self, t: &Target<'_>, c: &Comparison) -> Result<()> {
+        let unsupported = || {
+            Error::invalid(format!(
+                "Unsupported {} filter on '{}'",
+                c.entity.name(),
+                c.key
+            ))
+        };
+        match c.entity {
+            Entity::Attribute => {
+                let (col, numeric) = (t.attribute)(&c.key).ok_or_else(unsupported)?;
+                let column = format!("{}.{}", t.alias, col);
+                if numeric {
+                    self.num_cmp(&column, c.op, &c.value)
+                } else {
+                    self.text_cmp(&column, c.op, &c.value)
+                }
+            }
+            Entity::Tag | Entity::Param => {
+                let (table, cond) = if c.entity == Entity::Tag {
+                    t.tags
+                } else {
+                    t.params
+                }
+                .ok_or_else(unsupported)?;
+                if c.entity == Entity::Tag && t.ne_includes_missing && c.op == Op::Ne {
+                    let eq = Comparison {
+                        op: Op::Eq,
+                        ..c.clone()
+                    };
+                    self.push("NOT ");
+                    return self.key_value_exists(table, cond, &eq, false);
+                }
+                self.key_value_exists(table, cond, c, false)
+            }
+            Entity::Metric => {
+                let (table, cond) = t.metrics.ok_or_else(unsupported)?;
+                self.key_value_exists(table, cond, c, true)
+            }
+            Entity::Dataset => {
+                let (table, cond) = t.datasets.ok_or_else(unsupported)?;
+                self.push("EXISTS (SELECT 1 FROM ")
+                    .push(table)
+                    .push(" kv WHERE ")
+                    .push(cond)
+                    .push(" AND ");
+                let column = match c.key.as_str() {
+                    "name" => "kv.name",
+                    "digest" => "kv.digest",
+                    "context" => "kv.context",
+                    _ => return Err(unsupported()),
+                };
+                self.text_cmp(column, c.op, &c.value)?;
+                self.push(")");
+                Ok(())
+            }
+        }
+    }
+
+    /// `EXISTS (key matches and value compares)`; `IS NULL` means the key is absent.
+    fn key_value_exists(
+        &mut self,
+        table: &str,
+        cond: &str,
+        c: &Comparison,
+        numeric: bool,
+    ) -> Result<()> {
+        let negate = c.op == Op::IsNull;
+        self.push(if negate {
+            "NOT EXISTS (SELECT 1 FROM "
+        } else {
+            "EXISTS (SELECT 1 FROM "
+        })
+        .push(table)
+        .push(" kv WHERE ")
+        .push(cond)
+        .push(" AND kv.key = ")
+        .str(&c.key);
+        if !matches!(c.op, Op::IsNull | Op::IsNotNull) {
+            self.push(" AND ");
+            if numeric {
+                self.push("kv.is_nan = 0 AND ");
+                self.num_cmp("kv.value", c.op, &c.value)?;
+            } else {
+                self.text_cmp("kv.value", c.op, &c.value)?;
+            }
+        }
+        self.push(")");
+        Ok(())
+    }
+}
+
+/// How `order_by` terms map to SQL for one search target.
+pub(super) struct OrderSpec<'a> {
+    pub alias: &'a str,
+    pub attribute: fn(&str) -> Option<(&'static str, bool)>,
+    /// Side tables per entity: (entity, table, join condition with `{j}` for the side table's
+    /// alias, whether (row, key) is unique there). Unique tables are LEFT JOINed; others are
+    /// read through a correlated subquery taking the newest value.
+    pub sides: &'a [(Entity, &'a str, &'a str, bool)],
+}
+
+impl Sql {
+    /// Bind the keys `order` needs, append LEFT JOINs to `joins`, and return ORDER BY terms with
+    /// MLflow's NULL ordering (missing values last in both directions; NaN after numbers).
+    pub fn order_terms(
+        &mut self,
+        joins: &mut String,
+        order: &[crate::search::OrderBy],
+        spec: &OrderSpec<'_>,
+    ) -> Result<Vec<String>> {
+        let mut terms = Vec::new();
+        for (i, o) in order.iter().enumerate() {
+            let dir = if o.ascending { "ASC" } else { "DESC" };
+            if o.entity == Entity::Attribute {
+                let (col, _) = (spec.attribute)(&o.key)
+                    .ok_or_else(|| Error::invalid(format!("Invalid order_by key '{}'", o.key)))?;
+                let c = format!("{}.{col}", spec.alias);
+                terms.push(format!("CASE WHEN {c} IS NULL THEN 1 ELSE 0 END"));
+                terms.push(format!("{c} {dir}"));
+                continue;
+            }
+            let (_, table, cond, unique) =
+                spec.sides.iter().find(|s| s.0 == o.entity).ok_or_else(|| {
+                    Error::invalid(format!("Invalid order_by entity for '{}'", o.key))
+                })?;
+            let j = format!("o{i}");
+            let cond = cond.replace("{j}", &j);
+            self.args.push(Arg::Str(o.key.clone()));
+            let key = format!("${}", self.args.len());
+            let numeric = o.entity == Entity::Metric;
+            let value = if *unique {
+                joins.push_str(&format!(
+                    " LEFT JOIN {table} {j} ON {cond} AND {j}.key = {key}"
+                ));
+                format!("{j}.value")
+            } else {
+                let v = if numeric {
+                    format!("CASE WHEN {j}.is_nan = 1 THEN NULL ELSE {j}.value END")
+                } else {
+                    format!("{j}.value")
+                };
+                format!("(SELECT {v} FROM {table} {j} WHERE {cond} AND {j}.key = {key} ORDER BY {j}.step DESC, {j}.timestamp DESC LIMIT 1)")
+            };
+            if numeric && *unique {
+                terms.push(format!(
+                    "CASE WHEN {value} IS NULL THEN 2 WHEN {j}.is_nan = 1 THEN 1 ELSE 0 END"
+                ));
+            } else {
+                terms.push(format!("CASE WHEN {value} IS NULL THEN 1 ELSE 0 END"));
+            }
+            terms.push(format!("{value} {dir}"));
+        }
+        Ok(terms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_translation() {
+        assert_eq!(like_to_glob("wf-%"), "wf-*");
+        assert_eq!(like_to_glob("a_b*c?[d"), "a?b[*]c[?][[]d");
+    }
+
+    #[test]
+    fn values_are_bound_not_spliced() {
+        let mut s = Sql::new(Dialect::Postgres);
+        fn attr(k: &str) -> Option<(&'static str, bool)> {
+            match k {
+                "run_name" => Some(("name", false)),
+                _ => None,
+            }
+        }
+        let t = Target {
+            alias: "r",
+            attribute: attr,
+            tags: Some(("tags", "kv.run_uuid = r.run_uuid")),
+            params: Some(("params", "kv.run_uuid = r.run_uuid")),
+            metrics: Some(("latest_metrics", "kv.run_uuid = r.run_uuid")),
+            datasets: None,
+            ne_includes_missing: false,
+        };
+        let e =
+            crate::search::parse_filter("params.p = 'x'' OR 1=1 --' and metrics.m > 2").unwrap();
+        s.filter(&t, &e).unwrap();
+        assert!(!s.text.contains("OR 1=1"), "{}", s.text);
+        assert_eq!(s.args.len(), 4);
+    }
+}

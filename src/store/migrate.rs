@@ -1,0 +1,105 @@
+//! Schema migrations, embedded in the binary, one list per backend.
+//!
+//! On PostgreSQL the whole check-and-apply runs under a session advisory lock, so two replicas
+//! starting at once against one database apply each migration exactly once; the second waits,
+//! then finds nothing to do.
+
+use sqlx::{Connection, Executor, Row};
+
+use super::{Dialect, SqlStore};
+
+/// `(version, description, sql)` per backend, in order.
+type Migration = (i64, &'static str, &'static str);
+
+const SQLITE: &[Migration] = &[
+    (
+        1,
+        "tracking",
+        include_str!("../../migrations/sqlite/0001_tracking.sql"),
+    ),
+    (
+        2,
+        "registry",
+        include_str!("../../migrations/sqlite/0002_registry.sql"),
+    ),
+];
+
+const POSTGRES: &[Migration] = &[
+    (
+        1,
+        "tracking",
+        include_str!("../../migrations/postgres/0001_tracking.sql"),
+    ),
+    (
+        2,
+        "registry",
+        include_str!("../../migrations/postgres/0002_registry.sql"),
+    ),
+];
+
+/// Arbitrary constant identifying Weir's migration lock among PostgreSQL advisory locks.
+const PG_LOCK_KEY: i64 = 0x5745_4952_4d49_4752; // "WEIRMIGR"
+
+pub(super) async fn run(store: &SqlStore) -> anyhow::Result<()> {
+    let migrations = match store.dialect {
+        Dialect::Sqlite => SQLITE,
+        Dialect::Postgres => POSTGRES,
+    };
+    let mut conn = store.writer.acquire().await?;
+    if store.dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply(&mut conn, migrations).await;
+    if store.dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PG_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply(conn: &mut sqlx::AnyConnection, migrations: &[Migration]) -> anyhow::Result<()> {
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS weir_schema_migrations (\
+            version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM weir_schema_migrations")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+    if let Some(newest) = applied.iter().max() {
+        if *newest > migrations.last().map(|m| m.0).unwrap_or(0) {
+            anyhow::bail!(
+                "the database schema (version {newest}) is newer than this Weir binary knows; upgrade Weir"
+            );
+        }
+    }
+    for (version, description, sql) in migrations {
+        if applied.contains(version) {
+            continue;
+        }
+        let mut tx = conn.begin().await?;
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| anyhow::anyhow!("migration {version} ({description}) failed: {e}"))?;
+        sqlx::query(
+            "INSERT INTO weir_schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(*version)
+        .bind(*description)
+        .bind(super::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version, description, "applied schema migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,1219 @@
+//! SQL for experiments, runs, metrics, params, tags and run inputs/outputs.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::builder::{Arg, OrderSpec, Sql, Target};
+use super::*;
+use crate::search::Entity;
+
+/// Rows per multi-row INSERT (keeps argument counts far below both engines' limits).
+const INSERT_CHUNK: usize = 200;
+
+fn query(sql: &Sql) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query_with(&sql.text, sql.arguments())
+}
+
+const EXPERIMENT_COLUMNS: &str =
+    "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time";
+
+fn experiment_from_row(r: &AnyRow) -> Result<Experiment> {
+    Ok(Experiment {
+        experiment_id: r.try_get::<i64, _>(0)?.to_string(),
+        name: r.try_get(1)?,
+        artifact_location: r.try_get(2)?,
+        lifecycle_stage: r.try_get(3)?,
+        creation_time: r.try_get(4)?,
+        last_update_time: r.try_get(5)?,
+        tags: Vec::new(),
+        workspace: "default",
+    })
+}
+
+const RUN_COLUMNS: &str =
+    "r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, \
+                           r.end_time, r.lifecycle_stage, r.artifact_uri";
+
+fn run_info_from_row(r: &AnyRow) -> Result<RunInfo> {
+    let id: String = r.try_get(0)?;
+    Ok(RunInfo {
+        run_uuid: id.clone(),
+        experiment_id: r.try_get::<i64, _>(1)?.to_string(),
+        run_name: r.try_get(2)?,
+        user_id: r.try_get(3)?,
+        status: r.try_get(4)?,
+        start_time: r.try_get(5)?,
+        end_time: r.try_get(6)?,
+        lifecycle_stage: r.try_get(7)?,
+        artifact_uri: r.try_get(8)?,
+        run_id: id,
+    })
+}
+
+fn metric_value(value: f64, is_nan: i64) -> MetricValue {
+    MetricValue(if is_nan != 0 { f64::NAN } else { value })
+}
+
+/// NaN cannot be stored in SQLite (it becomes NULL): store 0 with a flag, as MLflow does.
+fn storable(v: f64) -> (f64, i64) {
+    if v.is_nan() {
+        (0.0, 1)
+    } else {
+        (v, 0)
+    }
+}
+
+fn run_not_found(run_id: &str) -> Error {
+    Error::not_found(format!("Run with id={run_id} not found"))
+}
+
+fn experiment_not_found(id: i64) -> Error {
+    Error::not_found(format!("No Experiment with id={id} exists"))
+}
+
+/// Attribute columns a runs search may use: (column, numeric).
+fn run_attribute(key: &str) -> Option<(&'static str, bool)> {
+    Some(match key {
+        "run_id" => ("run_uuid", false),
+        "run_name" => ("name", false),
+        "status" => ("status", false),
+        "user_id" => ("user_id", false),
+        "artifact_uri" => ("artifact_uri", false),
+        "lifecycle_stage" => ("lifecycle_stage", false),
+        "start_time" => ("start_time", true),
+        "end_time" => ("end_time", true),
+        "experiment_id" => ("experiment_id", true),
+        _ => return None,
+    })
+}
+
+fn experiment_attribute(key: &str) -> Option<(&'static str, bool)> {
+    Some(match key {
+        "name" => ("name", false),
+        "experiment_id" => ("experiment_id", true),
+        "lifecycle_stage" => ("lifecycle_stage", false),
+        "creation_time" => ("creation_time", true),
+        "last_update_time" => ("last_update_time", true),
+        _ => return None,
+    })
+}
+
+impl SqlStore {
+    async fn check_run_active(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        run_id: &str,
+    ) -> Result<()> {
+        let row = sqlx::query("SELECT lifecycle_stage FROM runs WHERE run_uuid = $1")
+            .bind(run_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        match row {
+            None => Err(run_not_found(run_id)),
+            Some(r) => {
+                let stage: String = r.try_get(0)?;
+                if stage != "active" {
+                    Err(Error::invalid(format!(
+                        "The run {run_id} must be in the 'active' state. Current state is {stage}."
+                    )))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    async fn experiment_tags(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<KeyValue>>> {
+        let mut out: HashMap<i64, Vec<KeyValue>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut s = Sql::new(self.dialect);
+        s.push("SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN ")
+            .i64_list(ids)
+            .push(" ORDER BY experiment_id, key");
+        for r in query(&s).fetch_all(&self.reader).await? {
+            out.entry(r.try_get(0)?).or_default().push(KeyValue::new(
+                r.try_get::<String, _>(1)?,
+                r.try_get::<String, _>(2)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn one_experiment(&self, where_sql: Sql) -> Result<Option<Experiment>> {
+        let Some(row) = query(&where_sql).fetch_optional(&self.reader).await? else {
+            return Ok(None);
+        };
+        let mut e = experiment_from_row(&row)?;
+        let id: i64 = row.try_get(0)?;
+        e.tags = self
+            .experiment_tags(&[id])
+            .await?
+            .remove(&id)
+            .unwrap_or_default();
+        Ok(Some(e))
+    }
+
+    /// Load data, inputs and outputs for runs, keeping the given order.
+    async fn hydrate_runs(&self, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
+        if infos.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = infos.iter().map(|i| i.run_uuid.clone()).collect();
+        let mut runs: Vec<Run> = infos
+            .into_iter()
+            .map(|info| Run {
+                info,
+                data: RunData::default(),
+                inputs: RunInputs::default(),
+                outputs: Some(RunOutputs::default()),
+            })
+            .collect();
+        let index: HashMap<String, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect();
+
+        let fetch = |table: &str, cols: &str, order: &str| {
+            let mut s = Sql::new(self.dialect);
+            s.push("SELECT run_uuid, ")
+                .push(cols)
+                .push(" FROM ")
+                .push(table)
+                .push(" WHERE run_uuid IN ")
+                .str_list(&ids)
+                .push(" ORDER BY run_uuid, ")
+                .push(order);
+            s
+        };
+        let metrics = fetch(
+            "latest_metrics",
+            "key, value, is_nan, timestamp, step",
+            "key",
+        );
+        let params = fetch("params", "key, value", "key");
+        let tags = fetch("tags", "key, value", "key");
+        let datasets = fetch(
+            "run_dataset_inputs i JOIN runs rr ON rr.run_uuid = i.run_uuid \
+             JOIN datasets ds ON ds.experiment_id = rr.experiment_id AND ds.name = i.name AND ds.digest = i.digest",
+            "i.tags_json, ds.name, ds.digest, ds.source_type, ds.source, ds.schema, ds.profile",
+            "ds.name",
+        );
+        // The join makes `run_uuid` ambiguous; qualify it.
+        let datasets_text = datasets
+            .text
+            .replacen("SELECT run_uuid", "SELECT i.run_uuid", 1)
+            .replacen("WHERE run_uuid IN", "WHERE i.run_uuid IN", 1)
+            .replacen("ORDER BY run_uuid", "ORDER BY i.run_uuid", 1);
+        let model_inputs = fetch("run_model_inputs", "model_id", "model_id");
+        let outputs = fetch("run_model_outputs", "model_id, step", "model_id");
+
+        let (m, p, t, d, mi, o) = tokio::try_join!(
+            query(&metrics).fetch_all(&self.reader),
+            query(&params).fetch_all(&self.reader),
+            query(&tags).fetch_all(&self.reader),
+            sqlx::query_with(&datasets_text, datasets.arguments()).fetch_all(&self.reader),
+            query(&model_inputs).fetch_all(&self.reader),
+            query(&outputs).fetch_all(&self.reader),
+        )?;
+        let slot = |r: &AnyRow| -> Result<usize> {
+            let id: String = r.try_get(0)?;
+            index
+                .get(&id)
+                .copied()
+                .ok_or_else(|| Error::internal("hydrating runs", "unknown run id"))
+        };
+        for r in &m {
+            let i = slot(r)?;
+            runs[i].data.metrics.push(Metric {
+                key: r.try_get(1)?,
+                value: metric_value(r.try_get(2)?, r.try_get(3)?),
+                timestamp: r.try_get(4)?,
+                step: r.try_get(5)?,
+                run_id: None,
+            });
+        }
+        for r in &p {
+            let i = slot(r)?;
+            runs[i].data.params.push(KeyValue::new(
+                r.try_get::<String, _>(1)?,
+                r.try_get::<String, _>(2)?,
+            ));
+        }
+        for r in &t {
+            let i = slot(r)?;
+            runs[i].data.tags.push(KeyValue::new(
+                r.try_get::<String, _>(1)?,
+                r.try_get::<String, _>(2)?,
+            ));
+        }
+        for r in &d {
+            let i = slot(r)?;
+            let tags_json: String = r.try_get(1)?;
+            let tags: Vec<(String, String)> = serde_json::from_str(&tags_json).unwrap_or_default();
+            runs[i].inputs.dataset_inputs.push(DatasetInput {
+                tags: tags.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect(),
+                dataset: Dataset {
+                    name: r.try_get(2)?,
+                    digest: r.try_get(3)?,
+                    source_type: r.try_get(4)?,
+                    source: r.try_get(5)?,
+                    schema: r.try_get(6)?,
+                    profile: r.try_get(7)?,
+                },
+            });
+        }
+        for r in &mi {
+            let i = slot(r)?;
+            runs[i].inputs.model_inputs.push(ModelInput {
+                model_id: r.try_get(1)?,
+            });
+        }
+        for r in &o {
+            let i = slot(r)?;
+            if let Some(out) = runs[i].outputs.as_mut() {
+                out.model_outputs.push(ModelOutput {
+                    model_id: r.try_get(1)?,
+                    step: r.try_get(2)?,
+                });
+            }
+        }
+        Ok(runs)
+    }
+
+    async fn run_info(&self, run_id: &str) -> Result<RunInfo> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_uuid = $1");
+        let row = sqlx::query(&sql)
+            .bind(run_id)
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or_else(|| run_not_found(run_id))?;
+        run_info_from_row(&row)
+    }
+
+    async fn run_exists(&self, run_id: &str) -> Result<()> {
+        sqlx::query("SELECT 1 FROM runs WHERE run_uuid = $1")
+            .bind(run_id)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| run_not_found(run_id))
+    }
+
+    async fn insert_params(
+        tx: &mut Transaction<'static, Any>,
+        dialect: Dialect,
+        run_id: &str,
+        params: &[KeyValue],
+    ) -> Result<()> {
+        if params.is_empty() {
+            return Ok(());
+        }
+        // Params are immutable: compare with what is stored first.
+        let keys: Vec<String> = params.iter().map(|p| p.key.clone()).collect();
+        let mut s = Sql::new(dialect);
+        s.push("SELECT key, value FROM params WHERE run_uuid = ")
+            .str(run_id)
+            .push(" AND key IN ")
+            .str_list(&keys);
+        let existing: HashMap<String, String> = query(&s)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_>>()?;
+        let mut fresh = Vec::new();
+        for p in params {
+            match existing.get(&p.key) {
+                Some(old) if *old != p.value => {
+                    return Err(Error::invalid(format!(
+                        "Changing param values is not allowed. Param with key='{}' was already logged with value='{}' for run ID='{}'. Attempted logging new value '{}'.",
+                        p.key, old, run_id, p.value
+                    )))
+                }
+                Some(_) => {}
+                None => fresh.push(p),
+            }
+        }
+        for chunk in fresh.chunks(INSERT_CHUNK) {
+            let mut s = Sql::new(dialect);
+            s.push("INSERT INTO params (run_uuid, key, value) VALUES ");
+            for (i, p) in chunk.iter().enumerate() {
+                if i > 0 {
+                    s.push(", ");
+                }
+                s.push("(")
+                    .str(run_id)
+                    .push(", ")
+                    .str(&p.key)
+                    .push(", ")
+                    .str(&p.value)
+                    .push(")");
+            }
+            s.push(" ON CONFLICT (run_uuid, key) DO NOTHING");
+            query(&s).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn upsert_tags(
+        tx: &mut Transaction<'static, Any>,
+        dialect: Dialect,
+        run_id: &str,
+        tags: &[KeyValue],
+    ) -> Result<()> {
+        // The last value for a key in one batch wins.
+        let mut last: Vec<&KeyValue> = Vec::new();
+        for t in tags {
+            last.retain(|x| x.key != t.key);
+            last.push(t);
+        }
+        for chunk in last.chunks(INSERT_CHUNK) {
+            let mut s = Sql::new(dialect);
+            s.push("INSERT INTO tags (run_uuid, key, value) VALUES ");
+            for (i, t) in chunk.iter().enumerate() {
+                if i > 0 {
+                    s.push(", ");
+                }
+                s.push("(")
+                    .str(run_id)
+                    .push(", ")
+                    .str(&t.key)
+                    .push(", ")
+                    .str(&t.value)
+                    .push(")");
+            }
+            s.push(" ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value");
+            query(&s).execute(&mut **tx).await?;
+        }
+        // The run name lives in two places; keep them in step, as MLflow does.
+        if let Some(t) = last
+            .iter()
+            .rev()
+            .find(|t| t.key == crate::tracking::RUN_NAME_TAG)
+        {
+            sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
+                .bind(t.value.clone())
+                .bind(run_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_metrics(
+        tx: &mut Transaction<'static, Any>,
+        dialect: Dialect,
+        run_id: &str,
+        metrics: &[NewMetric],
+    ) -> Result<()> {
+        if metrics.is_empty() {
+            return Ok(());
+        }
+        for chunk in metrics.chunks(INSERT_CHUNK) {
+            let mut s = Sql::new(dialect);
+            s.push(
+                "INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest) VALUES ",
+            );
+            for (i, m) in chunk.iter().enumerate() {
+                let (v, nan) = storable(m.value);
+                if i > 0 {
+                    s.push(", ");
+                }
+                s.push("(")
+                    .str(run_id)
+                    .push(", ")
+                    .str(&m.key)
+                    .push(", ")
+                    .i64(m.step)
+                    .push(", ")
+                    .i64(m.timestamp);
+                s.push(", ").arg(Arg::F64(v)).push(", ").i64(nan).push(", ");
+                for (j, o) in [&m.model_id, &m.dataset_name, &m.dataset_digest]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if j > 0 {
+                        s.push(", ");
+                    }
+                    s.arg(o.clone().map(Arg::Str).unwrap_or(Arg::NullStr));
+                }
+                s.push(")");
+            }
+            s.push(" ON CONFLICT DO NOTHING");
+            query(&s).execute(&mut **tx).await?;
+        }
+        // Latest value per key: the greatest (step, timestamp, value), as MLflow defines it.
+        let mut latest: Vec<&NewMetric> = Vec::new();
+        for m in metrics {
+            match latest.iter_mut().find(|x| x.key == m.key) {
+                Some(x) => {
+                    if (m.step, m.timestamp, storable(m.value).0)
+                        > (x.step, x.timestamp, storable(x.value).0)
+                    {
+                        *x = m;
+                    }
+                }
+                None => latest.push(m),
+            }
+        }
+        for chunk in latest.chunks(INSERT_CHUNK) {
+            let mut s = Sql::new(dialect);
+            s.push("INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES ");
+            for (i, m) in chunk.iter().enumerate() {
+                let (v, nan) = storable(m.value);
+                if i > 0 {
+                    s.push(", ");
+                }
+                s.push("(")
+                    .str(run_id)
+                    .push(", ")
+                    .str(&m.key)
+                    .push(", ")
+                    .arg(Arg::F64(v));
+                s.push(", ")
+                    .i64(nan)
+                    .push(", ")
+                    .i64(m.timestamp)
+                    .push(", ")
+                    .i64(m.step)
+                    .push(")");
+            }
+            s.push(
+                " ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, \
+                 timestamp = excluded.timestamp, step = excluded.step \
+                 WHERE excluded.step > latest_metrics.step \
+                    OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp) \
+                    OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp \
+                        AND excluded.value > latest_metrics.value)",
+            );
+            query(&s).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TrackingStore for SqlStore {
+    async fn create_experiment(
+        &self,
+        name: &str,
+        location: ArtifactLocation,
+        tags: &[KeyValue],
+    ) -> Result<String> {
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let initial = match &location {
+            ArtifactLocation::Given(l) => l.clone(),
+            ArtifactLocation::UnderRoot(_) => String::new(),
+        };
+        let row = sqlx::query(
+            "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) \
+             VALUES ($1, $2, 'active', $3, $3) RETURNING experiment_id",
+        )
+        .bind(name)
+        .bind(initial)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, || format!("Experiment(name={name}) already exists.")))?;
+        let id: i64 = row.try_get(0)?;
+        if let ArtifactLocation::UnderRoot(root) = &location {
+            sqlx::query("UPDATE experiments SET artifact_location = $1 WHERE experiment_id = $2")
+                .bind(format!("{}/{id}", root.trim_end_matches('/')))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for t in tags {
+            sqlx::query(
+                "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(id)
+            .bind(t.key.clone())
+            .bind(t.value.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id.to_string())
+    }
+
+    async fn ensure_default_experiment(&self, location: ArtifactLocation) -> Result<()> {
+        let loc = match location {
+            ArtifactLocation::Given(l) => l,
+            ArtifactLocation::UnderRoot(root) => format!("{}/0", root.trim_end_matches('/')),
+        };
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time) \
+             VALUES (0, 'Default', $1, 'active', $2, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(loc)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_experiment(&self, id: i64) -> Result<Experiment> {
+        let mut s = Sql::new(self.dialect);
+        s.push("SELECT ")
+            .push(EXPERIMENT_COLUMNS)
+            .push(" FROM experiments e WHERE e.experiment_id = ")
+            .i64(id);
+        self.one_experiment(s)
+            .await?
+            .ok_or_else(|| experiment_not_found(id))
+    }
+
+    async fn get_experiment_by_name(&self, name: &str) -> Result<Experiment> {
+        let mut s = Sql::new(self.dialect);
+        s.push("SELECT ")
+            .push(EXPERIMENT_COLUMNS)
+            .push(" FROM experiments e WHERE e.name = ")
+            .str(name);
+        self.one_experiment(s).await?.ok_or_else(|| {
+            Error::not_found(format!("Could not find experiment with name '{name}'"))
+        })
+    }
+
+    async fn search_experiments(&self, q: &ExperimentSearch) -> Result<Page<Experiment>> {
+        let mut full = Sql::new(self.dialect);
+        let mut joins = String::new();
+        let spec = OrderSpec {
+            alias: "e",
+            attribute: experiment_attribute,
+            sides: &[(
+                Entity::Tag,
+                "experiment_tags",
+                "{j}.experiment_id = e.experiment_id",
+                true,
+            )],
+        };
+        let mut order = full.order_terms(&mut joins, &q.order_by, &spec)?;
+        // Tie-breaks, as MLflow's: newest first when no order is given, then by id.
+        if q.order_by.is_empty() {
+            order.push("e.creation_time DESC".into());
+        }
+        order.push("e.experiment_id ASC".into());
+        full.push("SELECT ")
+            .push(EXPERIMENT_COLUMNS)
+            .push(" FROM experiments e")
+            .push(&joins);
+        full.push(" WHERE e.lifecycle_stage IN ");
+        full.str_list(
+            &q.view
+                .stages()
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        );
+        if let Some(f) = &q.filter {
+            full.push(" AND ");
+            let t = Target {
+                alias: "e",
+                attribute: experiment_attribute,
+                tags: Some(("experiment_tags", "kv.experiment_id = e.experiment_id")),
+                params: None,
+                metrics: None,
+                datasets: None,
+                ne_includes_missing: false,
+            };
+            full.filter(&t, f)?;
+        }
+        full.push(" ORDER BY ")
+            .push(&order.join(", "))
+            .push(" LIMIT ")
+            .i64(q.max_results + 1)
+            .push(" OFFSET ")
+            .i64(q.offset);
+        let rows = query(&full).fetch_all(&self.reader).await?;
+        let mut items: Vec<Experiment> = rows
+            .iter()
+            .map(experiment_from_row)
+            .collect::<Result<_>>()?;
+        let ids: Vec<i64> = items
+            .iter()
+            .filter_map(|e| e.experiment_id.parse().ok())
+            .collect();
+        let mut tags = self.experiment_tags(&ids).await?;
+        for e in &mut items {
+            if let Ok(id) = e.experiment_id.parse::<i64>() {
+                e.tags = tags.remove(&id).unwrap_or_default();
+            }
+        }
+        Ok(page(items, q.max_results, q.offset))
+    }
+
+    async fn rename_experiment(&self, id: i64, new_name: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let stage: Option<String> =
+            sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        match stage.as_deref() {
+            None => return Err(experiment_not_found(id)),
+            Some("active") => {}
+            Some(_) => return Err(Error::invalid("Cannot rename a non-active experiment.")),
+        }
+        sqlx::query(
+            "UPDATE experiments SET name = $1, last_update_time = $2 WHERE experiment_id = $3",
+        )
+        .bind(new_name)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            unique_violation(e, || format!("Experiment(name={new_name}) already exists."))
+        })?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_experiment_lifecycle(&self, id: i64, stage: &str) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let r = sqlx::query(
+            "UPDATE experiments SET lifecycle_stage = $1, last_update_time = $2 WHERE experiment_id = $3",
+        )
+        .bind(stage)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(experiment_not_found(id));
+        }
+        // Deleting an experiment deletes its runs; restoring restores them (MLflow's SQL store).
+        if stage == "deleted" {
+            sqlx::query(
+                "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = $1 \
+                 WHERE experiment_id = $2 AND lifecycle_stage = 'active'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL \
+                 WHERE experiment_id = $1 AND lifecycle_stage = 'deleted'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_experiment_tag(&self, id: i64, tag: &KeyValue) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let stage: Option<String> =
+            sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        match stage.as_deref() {
+            None => return Err(experiment_not_found(id)),
+            Some("active") => {}
+            Some(s) => {
+                return Err(Error::invalid(format!(
+                    "The experiment {id} must be in the 'active' state. Current state is {s}."
+                )))
+            }
+        }
+        sqlx::query(
+            "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(id)
+        .bind(tag.key.clone())
+        .bind(tag.value.clone())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_experiment_tag(&self, id: i64, key: &str) -> Result<()> {
+        self.get_experiment(id).await?;
+        let r = sqlx::query("DELETE FROM experiment_tags WHERE experiment_id = $1 AND key = $2")
+            .bind(id)
+            .bind(key)
+            .execute(&self.writer)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(Error::not_found(format!(
+                "No tag with name: {key} in experiment with id {id}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn create_run(&self, run: NewRun) -> Result<Run> {
+        let run_id = uuid::Uuid::new_v4().simple().to_string();
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query(
+            "SELECT artifact_location, lifecycle_stage FROM experiments WHERE experiment_id = $1",
+        )
+        .bind(run.experiment_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| experiment_not_found(run.experiment_id))?;
+        let location: String = row.try_get(0)?;
+        let stage: String = row.try_get(1)?;
+        if stage != "active" {
+            return Err(Error::invalid(format!(
+                "The experiment {} must be in the 'active' state. Current state is {stage}.",
+                run.experiment_id
+            )));
+        }
+        let artifact_uri = format!("{}/{run_id}/artifacts", location.trim_end_matches('/'));
+        sqlx::query(
+            "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, lifecycle_stage, artifact_uri) \
+             VALUES ($1, $2, $3, $4, 'RUNNING', $5, 'active', $6)",
+        )
+        .bind(run_id.clone())
+        .bind(run.experiment_id)
+        .bind(run.run_name.clone())
+        .bind(run.user_id.clone())
+        .bind(run.start_time)
+        .bind(artifact_uri.clone())
+        .execute(&mut *tx)
+        .await?;
+        Self::upsert_tags(&mut tx, self.dialect, &run_id, &run.tags).await?;
+        tx.commit().await?;
+        // Tags come back in the order the client sent them, as MLflow answers.
+        let mut tags: Vec<KeyValue> = Vec::new();
+        for t in run.tags {
+            tags.retain(|x| x.key != t.key);
+            tags.push(t);
+        }
+        Ok(Run {
+            info: RunInfo {
+                run_uuid: run_id.clone(),
+                experiment_id: run.experiment_id.to_string(),
+                run_name: run.run_name,
+                user_id: run.user_id,
+                status: "RUNNING".into(),
+                start_time: run.start_time,
+                end_time: None,
+                artifact_uri,
+                lifecycle_stage: "active".into(),
+                run_id,
+            },
+            data: RunData {
+                tags,
+                ..Default::default()
+            },
+            inputs: RunInputs::default(),
+            outputs: None,
+        })
+    }
+
+    async fn get_run(&self, run_id: &str) -> Result<Run> {
+        let info = self.run_info(run_id).await?;
+        self.hydrate_runs(vec![info])
+            .await?
+            .pop()
+            .ok_or_else(|| run_not_found(run_id))
+    }
+
+    async fn update_run(&self, run_id: &str, u: RunUpdate) -> Result<RunInfo> {
+        let mut tx = self.writer.begin().await?;
+        self.check_run_active(&mut tx, run_id).await?;
+        let mut s = Sql::new(self.dialect);
+        s.push("UPDATE runs SET run_uuid = run_uuid");
+        if let Some(st) = &u.status {
+            s.push(", status = ").str(st);
+        }
+        if let Some(t) = u.end_time {
+            s.push(", end_time = ").i64(t);
+        }
+        if let Some(n) = &u.run_name {
+            s.push(", name = ").str(n);
+        }
+        s.push(" WHERE run_uuid = ").str(run_id);
+        query(&s).execute(&mut *tx).await?;
+        if let Some(n) = &u.run_name {
+            Self::upsert_tags(
+                &mut tx,
+                self.dialect,
+                run_id,
+                &[KeyValue::new(crate::tracking::RUN_NAME_TAG, n.clone())],
+            )
+            .await?;
+        }
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_uuid = $1");
+        let row = sqlx::query(&sql).bind(run_id).fetch_one(&mut *tx).await?;
+        let info = run_info_from_row(&row)?;
+        tx.commit().await?;
+        Ok(info)
+    }
+
+    async fn set_run_lifecycle(&self, run_id: &str, stage: &str) -> Result<()> {
+        let deleted_time = if stage == "deleted" {
+            Some(now_ms())
+        } else {
+            None
+        };
+        let r = sqlx::query(
+            "UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE run_uuid = $3",
+        )
+        .bind(stage)
+        .bind(deleted_time)
+        .bind(run_id)
+        .execute(&self.writer)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(run_not_found(run_id));
+        }
+        Ok(())
+    }
+
+    async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[NewMetric],
+        params: &[KeyValue],
+        tags: &[KeyValue],
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        self.check_run_active(&mut tx, run_id).await?;
+        Self::insert_params(&mut tx, self.dialect, run_id, params).await?;
+        Self::upsert_tags(&mut tx, self.dialect, run_id, tags).await?;
+        Self::insert_metrics(&mut tx, self.dialect, run_id, metrics).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        self.check_run_active(&mut tx, run_id).await?;
+        let r = sqlx::query("DELETE FROM tags WHERE run_uuid = $1 AND key = $2")
+            .bind(run_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(Error::not_found(format!(
+                "No tag with name: {key} in run with id {run_id}"
+            )));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_tag(&self, run_id: &str, key: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query("SELECT value FROM tags WHERE run_uuid = $1 AND key = $2")
+                .bind(run_id)
+                .bind(key)
+                .fetch_optional(&self.reader)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?,
+        )
+    }
+
+    async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[ModelInput],
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        self.check_run_active(&mut tx, run_id).await?;
+        let exp: i64 = sqlx::query("SELECT experiment_id FROM runs WHERE run_uuid = $1")
+            .bind(run_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        for d in datasets {
+            let ds = &d.dataset;
+            sqlx::query(
+                "INSERT INTO datasets (experiment_id, name, digest, source_type, source, schema, profile) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (experiment_id, name, digest) DO NOTHING",
+            )
+            .bind(exp)
+            .bind(ds.name.clone())
+            .bind(ds.digest.clone())
+            .bind(ds.source_type.clone())
+            .bind(ds.source.clone())
+            .bind(ds.schema.clone())
+            .bind(ds.profile.clone())
+            .execute(&mut *tx)
+            .await?;
+            let context = d
+                .tags
+                .iter()
+                .find(|t| t.key == "mlflow.data.context")
+                .map(|t| t.value.clone());
+            let tags: Vec<(&str, &str)> = d
+                .tags
+                .iter()
+                .map(|t| (t.key.as_str(), t.value.as_str()))
+                .collect();
+            let tags_json = serde_json::to_string(&tags)
+                .map_err(|e| Error::internal("encoding input tags", e))?;
+            sqlx::query(
+                "INSERT INTO run_dataset_inputs (run_uuid, name, digest, context, tags_json) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (run_uuid, name, digest) DO NOTHING",
+            )
+            .bind(run_id)
+            .bind(ds.name.clone())
+            .bind(ds.digest.clone())
+            .bind(context)
+            .bind(tags_json)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for m in models {
+            sqlx::query("INSERT INTO run_model_inputs (run_uuid, model_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(run_id)
+                .bind(m.model_id.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        self.check_run_active(&mut tx, run_id).await?;
+        for m in models {
+            sqlx::query(
+                "INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES ($1, $2, $3) \
+                 ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",
+            )
+            .bind(run_id)
+            .bind(m.model_id.clone())
+            .bind(m.step)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn metric_history(
+        &self,
+        run_id: &str,
+        key: &str,
+        max_results: i64,
+        offset: i64,
+    ) -> Result<Vec<Metric>> {
+        self.run_exists(run_id).await?;
+        let rows = sqlx::query(
+            "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = $1 AND key = $2 \
+             ORDER BY step, timestamp, value LIMIT $3 OFFSET $4",
+        )
+        .bind(run_id)
+        .bind(key)
+        .bind(max_results)
+        .bind(offset)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Metric {
+                    key: key.to_owned(),
+                    step: r.try_get(0)?,
+                    timestamp: r.try_get(1)?,
+                    value: metric_value(r.try_get(2)?, r.try_get(3)?),
+                    run_id: None,
+                })
+            })
+            .collect()
+    }
+
+    async fn metric_history_bulk_interval(
+        &self,
+        run_ids: &[String],
+        key: &str,
+        start_step: Option<i64>,
+        end_step: Option<i64>,
+        max_results: i64,
+    ) -> Result<Vec<Metric>> {
+        let mut out = Vec::new();
+        for run_id in run_ids {
+            self.run_exists(run_id).await?;
+            let mut s = Sql::new(self.dialect);
+            s.push("SELECT DISTINCT step FROM metrics WHERE run_uuid = ")
+                .str(run_id)
+                .push(" AND key = ")
+                .str(key);
+            if let Some(a) = start_step {
+                s.push(" AND step >= ").i64(a);
+            }
+            if let Some(b) = end_step {
+                s.push(" AND step <= ").i64(b);
+            }
+            s.push(" ORDER BY step");
+            let steps: Vec<i64> = query(&s)
+                .fetch_all(&self.reader)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<std::result::Result<_, _>>()?;
+            let sampled = crate::tracking::sample_steps(&steps, max_results.max(1) as usize);
+            if sampled.is_empty() {
+                continue;
+            }
+            let mut s = Sql::new(self.dialect);
+            s.push("SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = ")
+                .str(run_id)
+                .push(" AND key = ")
+                .str(key)
+                .push(" AND step IN ")
+                .i64_list(&sampled)
+                .push(" ORDER BY step, timestamp");
+            for r in query(&s).fetch_all(&self.reader).await? {
+                out.push(Metric {
+                    key: key.to_owned(),
+                    step: r.try_get(0)?,
+                    timestamp: r.try_get(1)?,
+                    value: metric_value(r.try_get(2)?, r.try_get(3)?),
+                    run_id: Some(run_id.clone()),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn metric_downsample(
+        &self,
+        run_ids: &[String],
+        key: &str,
+        max_points: i64,
+    ) -> Result<Vec<Series>> {
+        let mut out = Vec::new();
+        for run_id in run_ids {
+            self.run_exists(run_id).await?;
+            let rows = sqlx::query(
+                "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = $1 AND key = $2 \
+                 ORDER BY step, timestamp",
+            )
+            .bind(run_id.clone())
+            .bind(key)
+            .fetch_all(&self.reader)
+            .await?;
+            let points: Vec<Metric> = rows
+                .iter()
+                .map(|r| {
+                    Ok(Metric {
+                        key: key.to_owned(),
+                        step: r.try_get(0)?,
+                        timestamp: r.try_get(1)?,
+                        value: metric_value(r.try_get(2)?, r.try_get(3)?),
+                        run_id: None,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let total = points.len() as i64;
+            let (points, downsampled) =
+                crate::tracking::downsample(points, max_points.max(4) as usize);
+            out.push(Series {
+                run_id: run_id.clone(),
+                key: key.to_owned(),
+                total_points: total,
+                downsampled,
+                points,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn search_runs(&self, q: &RunSearch) -> Result<Page<Run>> {
+        if q.experiment_ids.is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                next_page_token: None,
+            });
+        }
+        let mut full = Sql::new(self.dialect);
+        let mut joins = String::new();
+        let spec = OrderSpec {
+            alias: "r",
+            attribute: run_attribute,
+            sides: &[
+                (
+                    Entity::Metric,
+                    "latest_metrics",
+                    "{j}.run_uuid = r.run_uuid",
+                    true,
+                ),
+                (Entity::Param, "params", "{j}.run_uuid = r.run_uuid", true),
+                (Entity::Tag, "tags", "{j}.run_uuid = r.run_uuid", true),
+            ],
+        };
+        let mut order = full.order_terms(&mut joins, &q.order_by, &spec)?;
+        // Tie-breaks, as MLflow's: newest start first, then run id.
+        if !q
+            .order_by
+            .iter()
+            .any(|o| o.entity == Entity::Attribute && o.key == "start_time")
+        {
+            order.push("r.start_time DESC".into());
+        }
+        order.push("r.run_uuid ASC".into());
+        full.push("SELECT ")
+            .push(RUN_COLUMNS)
+            .push(" FROM runs r")
+            .push(&joins);
+        full.push(" WHERE r.experiment_id IN ")
+            .i64_list(&q.experiment_ids);
+        full.push(" AND r.lifecycle_stage IN ");
+        full.str_list(
+            &q.view
+                .stages()
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        );
+        if let Some(f) = &q.filter {
+            full.push(" AND ");
+            let t = Target {
+                alias: "r",
+                attribute: run_attribute,
+                tags: Some(("tags", "kv.run_uuid = r.run_uuid")),
+                params: Some(("params", "kv.run_uuid = r.run_uuid")),
+                metrics: Some(("latest_metrics", "kv.run_uuid = r.run_uuid")),
+                datasets: Some(("run_dataset_inputs", "kv.run_uuid = r.run_uuid")),
+                ne_includes_missing: false,
+            };
+            full.filter(&t, f)?;
+        }
+        full.push(" ORDER BY ")
+            .push(&order.join(", "))
+            .push(" LIMIT ")
+            .i64(q.max_results + 1)
+            .push(" OFFSET ")
+            .i64(q.offset);
+        let rows = query(&full).fetch_all(&self.reader).await?;
+        let infos: Vec<RunInfo> = rows.iter().map(run_info_from_row).collect::<Result<_>>()?;
+        let Page {
+            items,
+            next_page_token,
+        } = page(infos, q.max_results, q.offset);
+        Ok(Page {
+            items: self.hydrate_runs(items).await?,
+            next_page_token,
+        })
+    }
+}

@@ -1,0 +1,671 @@
+//! The store conformance suite: the same assertions against real SQLite and real PostgreSQL.
+
+mod common;
+
+use common::TestStore;
+use weir::tracking::types::*;
+use weir::tracking::Tracking;
+
+fn metric(key: &str, value: f64, step: i64, ts: i64) -> NewMetric {
+    NewMetric {
+        key: key.into(),
+        value,
+        timestamp: ts,
+        step,
+        model_id: None,
+        dataset_name: None,
+        dataset_digest: None,
+    }
+}
+
+fn tracking(t: &TestStore) -> Tracking {
+    Tracking::new(t.store.clone(), "mlflow-artifacts:".into())
+}
+
+async fn new_run(tr: &Tracking, exp: &str, name: Option<&str>) -> Run {
+    tr.create_run(
+        Some(exp),
+        Some("tester"),
+        name,
+        Some(1_000),
+        vec![KeyValue::new("mlflow.user", "tester")],
+    )
+    .await
+    .expect("create run")
+}
+
+#[tokio::test]
+async fn experiments_lifecycle() {
+    for (backend, t) in TestStore::all().await {
+        let tr = tracking(&t);
+        tr.ensure_default_experiment().await.unwrap();
+        tr.ensure_default_experiment().await.unwrap(); // idempotent
+        let d = tr.get_experiment("0").await.unwrap();
+        assert_eq!(d.name, "Default", "{backend}");
+        assert_eq!(d.artifact_location, "mlflow-artifacts:/0");
+
+        let id = tr
+            .create_experiment("exp-a", None, &[KeyValue::new("x", "y")])
+            .await
+            .unwrap();
+        assert_ne!(id, "0", "{backend}");
+        let e = tr.get_experiment(&id).await.unwrap();
+        assert_eq!(e.artifact_location, format!("mlflow-artifacts:/{id}"));
+        assert_eq!(e.tags, vec![KeyValue::new("x", "y")]);
+        let dup = tr.create_experiment("exp-a", None, &[]).await.unwrap_err();
+        assert_eq!(
+            dup.code,
+            weir::error::ErrorCode::ResourceAlreadyExists,
+            "{backend}"
+        );
+
+        let given = tr
+            .create_experiment("exp-b", Some("s3://bucket/x"), &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            tr.get_experiment(&given).await.unwrap().artifact_location,
+            "s3://bucket/x"
+        );
+
+        tr.rename_experiment(&id, "exp-renamed").await.unwrap();
+        assert_eq!(
+            tr.get_experiment_by_name("exp-renamed")
+                .await
+                .unwrap()
+                .experiment_id,
+            id
+        );
+        assert!(tr
+            .get_experiment_by_name("exp-a")
+            .await
+            .unwrap_err()
+            .is_not_found());
+        assert_eq!(
+            tr.rename_experiment(&id, "exp-b").await.unwrap_err().code,
+            weir::error::ErrorCode::ResourceAlreadyExists
+        );
+
+        tr.set_experiment_tag(&id, KeyValue::new("k2", "v2"))
+            .await
+            .unwrap();
+        tr.set_experiment_tag(&id, KeyValue::new("k2", "v3"))
+            .await
+            .unwrap();
+        let e = tr.get_experiment(&id).await.unwrap();
+        assert!(e.tags.contains(&KeyValue::new("k2", "v3")));
+        tr.delete_experiment_tag(&id, "k2").await.unwrap();
+        assert!(tr
+            .delete_experiment_tag(&id, "k2")
+            .await
+            .unwrap_err()
+            .is_not_found());
+
+        // Deleting an experiment deletes its runs; restoring restores them.
+        let run = new_run(&tr, &id, Some("r")).await;
+        tr.delete_experiment(&id).await.unwrap();
+        assert_eq!(
+            tr.get_experiment(&id).await.unwrap().lifecycle_stage,
+            "deleted"
+        );
+        assert_eq!(
+            tr.get_run(&run.info.run_id)
+                .await
+                .unwrap()
+                .info
+                .lifecycle_stage,
+            "deleted"
+        );
+        assert!(tr
+            .create_run(Some(&id), None, None, None, vec![])
+            .await
+            .is_err());
+        tr.restore_experiment(&id).await.unwrap();
+        assert_eq!(
+            tr.get_run(&run.info.run_id)
+                .await
+                .unwrap()
+                .info
+                .lifecycle_stage,
+            "active"
+        );
+
+        // Search: filter, order, pagination, view type.
+        for i in 0..5 {
+            tr.create_experiment(
+                &format!("wf-{i}"),
+                None,
+                &[KeyValue::new("team", if i % 2 == 0 { "a" } else { "b" })],
+            )
+            .await
+            .unwrap();
+        }
+        let p = tr
+            .search_experiments(
+                Some("name LIKE 'wf-%'"),
+                &["name ASC".into()],
+                ViewType::ActiveOnly,
+                Some(2),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            p.items.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["wf-0", "wf-1"],
+            "{backend}"
+        );
+        let token = p.next_page_token.clone().expect("more pages");
+        let p2 = tr
+            .search_experiments(
+                Some("name LIKE 'wf-%'"),
+                &["name ASC".into()],
+                ViewType::ActiveOnly,
+                Some(2),
+                Some(&token),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            p2.items.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["wf-2", "wf-3"]
+        );
+        let p = tr
+            .search_experiments(
+                Some("tags.team = 'a' AND name ILIKE 'WF-%'"),
+                &[],
+                ViewType::ActiveOnly,
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(p.items.len(), 3, "{backend}");
+        // LIKE is case-sensitive, as in MLflow.
+        let p = tr
+            .search_experiments(
+                Some("name LIKE 'WF-%'"),
+                &[],
+                ViewType::ActiveOnly,
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(p.items.is_empty(), "{backend}: LIKE must be case-sensitive");
+        // Default order: newest first.
+        let all = tr
+            .search_experiments(None, &[], ViewType::All, None, None)
+            .await
+            .unwrap();
+        assert_eq!(all.items.last().unwrap().experiment_id, "0");
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn runs_and_logging() {
+    for (backend, t) in TestStore::all().await {
+        let tr = tracking(&t);
+        tr.ensure_default_experiment().await.unwrap();
+        let exp = tr.create_experiment("runs", None, &[]).await.unwrap();
+        let run = new_run(&tr, &exp, None).await;
+        let id = run.info.run_id.clone();
+        assert_eq!(
+            run.info.artifact_uri,
+            format!("mlflow-artifacts:/{exp}/{id}/artifacts")
+        );
+        assert_eq!(
+            run.info.run_name.split('-').count(),
+            3,
+            "generated name: {}",
+            run.info.run_name
+        );
+        assert!(run
+            .data
+            .tags
+            .contains(&KeyValue::new("mlflow.runName", run.info.run_name.clone())));
+
+        tr.log_batch(&id, vec![], vec![KeyValue::new("alpha", "0.5")], vec![])
+            .await
+            .unwrap();
+        // Same value again is fine; a different value is refused and changes nothing.
+        tr.log_batch(&id, vec![], vec![KeyValue::new("alpha", "0.5")], vec![])
+            .await
+            .unwrap();
+        let err = tr
+            .log_batch(
+                &id,
+                vec![metric("should_not_land", 1.0, 0, 1)],
+                vec![KeyValue::new("alpha", "0.7")],
+                vec![],
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.contains("Changing param values is not allowed"),
+            "{backend}: {}",
+            err.message
+        );
+
+        tr.log_batch(
+            &id,
+            vec![
+                metric("loss", 0.9, 0, 10),
+                metric("loss", 0.5, 1, 20),
+                metric("loss", 0.7, 1, 15),
+                metric("acc", f64::NAN, 0, 5),
+            ],
+            vec![],
+            vec![KeyValue::new("team", "ml"), KeyValue::new("team", "ml2")],
+        )
+        .await
+        .unwrap();
+        // Logging an older point later does not move the latest value.
+        tr.log_batch(&id, vec![metric("loss", 0.1, 0, 99)], vec![], vec![])
+            .await
+            .unwrap();
+        let r = tr.get_run(&id).await.unwrap();
+        let loss = r.data.metrics.iter().find(|m| m.key == "loss").unwrap();
+        assert_eq!(
+            (loss.value.0, loss.step, loss.timestamp),
+            (0.5, 1, 20),
+            "{backend}"
+        );
+        assert!(r
+            .data
+            .metrics
+            .iter()
+            .find(|m| m.key == "acc")
+            .unwrap()
+            .value
+            .0
+            .is_nan());
+        assert!(!r.data.metrics.iter().any(|m| m.key == "should_not_land"));
+        assert_eq!(r.data.params, vec![KeyValue::new("alpha", "0.5")]);
+        assert!(r.data.tags.contains(&KeyValue::new("team", "ml2")));
+
+        let h = tr.metric_history(&id, "loss", None, None).await.unwrap();
+        assert_eq!(
+            h.items
+                .iter()
+                .map(|m| (m.step, m.timestamp))
+                .collect::<Vec<_>>(),
+            [(0, 10), (0, 99), (1, 15), (1, 20)]
+        );
+        // Duplicate points are ignored.
+        tr.log_batch(&id, vec![metric("loss", 0.9, 0, 10)], vec![], vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            tr.metric_history(&id, "loss", None, None)
+                .await
+                .unwrap()
+                .items
+                .len(),
+            4
+        );
+
+        // Setting the run-name tag renames the run.
+        tr.log_batch(
+            &id,
+            vec![],
+            vec![],
+            vec![KeyValue::new("mlflow.runName", "renamed")],
+        )
+        .await
+        .unwrap();
+        assert_eq!(tr.get_run(&id).await.unwrap().info.run_name, "renamed");
+        let info = tr
+            .update_run(
+                &id,
+                weir::store::RunUpdate {
+                    status: Some("FINISHED".into()),
+                    end_time: Some(2_000),
+                    run_name: Some("final".into()),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (info.status.as_str(), info.end_time, info.run_name.as_str()),
+            ("FINISHED", Some(2_000), "final")
+        );
+        assert!(tr
+            .get_run(&id)
+            .await
+            .unwrap()
+            .data
+            .tags
+            .contains(&KeyValue::new("mlflow.runName", "final")));
+
+        tr.delete_tag(&id, "team").await.unwrap();
+        assert!(tr.delete_tag(&id, "team").await.unwrap_err().is_not_found());
+
+        tr.delete_run(&id).await.unwrap();
+        let err = tr
+            .log_batch(&id, vec![metric("m", 1.0, 0, 1)], vec![], vec![])
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.contains("must be in the 'active' state"),
+            "{backend}"
+        );
+        tr.restore_run(&id).await.unwrap();
+
+        assert!(tr
+            .get_run("0123456789abcdef0123456789abcdef")
+            .await
+            .unwrap_err()
+            .is_not_found());
+        assert!(tr
+            .log_batch(
+                "0123456789abcdef0123456789abcdef",
+                vec![metric("m", 1.0, 0, 1)],
+                vec![],
+                vec![]
+            )
+            .await
+            .unwrap_err()
+            .is_not_found());
+
+        // Inputs and outputs.
+        tr.log_inputs(
+            &id,
+            vec![DatasetInput {
+                tags: vec![KeyValue::new("mlflow.data.context", "train")],
+                dataset: Dataset {
+                    name: "iris".into(),
+                    digest: "abc123".into(),
+                    source_type: "code".into(),
+                    source: "{}".into(),
+                    schema: Some("{}".into()),
+                    profile: None,
+                },
+            }],
+            vec![ModelInput {
+                model_id: "m-1".into(),
+            }],
+        )
+        .await
+        .unwrap();
+        tr.log_outputs(
+            &id,
+            vec![ModelOutput {
+                model_id: "m-2".into(),
+                step: 3,
+            }],
+        )
+        .await
+        .unwrap();
+        let r = tr.get_run(&id).await.unwrap();
+        assert_eq!(r.inputs.dataset_inputs.len(), 1, "{backend}");
+        assert_eq!(
+            r.inputs.dataset_inputs[0].tags,
+            vec![KeyValue::new("mlflow.data.context", "train")]
+        );
+        assert_eq!(
+            r.inputs.model_inputs,
+            vec![ModelInput {
+                model_id: "m-1".into()
+            }]
+        );
+        assert_eq!(
+            r.outputs.unwrap().model_outputs,
+            vec![ModelOutput {
+                model_id: "m-2".into(),
+                step: 3
+            }]
+        );
+
+        // 2.x log-model keeps a history tag.
+        tr.log_model(&id, r#"{"artifact_path": "model", "flavors": {}}"#)
+            .await
+            .unwrap();
+        tr.log_model(&id, r#"{"artifact_path": "model2", "flavors": {}}"#)
+            .await
+            .unwrap();
+        let r = tr.get_run(&id).await.unwrap();
+        let hist = r
+            .data
+            .tags
+            .iter()
+            .find(|t| t.key == "mlflow.log-model.history")
+            .unwrap();
+        let v: Vec<serde_json::Value> = serde_json::from_str(&hist.value).unwrap();
+        assert_eq!(v.len(), 2);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn search_runs() {
+    for (backend, t) in TestStore::all().await {
+        let tr = tracking(&t);
+        tr.ensure_default_experiment().await.unwrap();
+        let exp = tr.create_experiment("search", None, &[]).await.unwrap();
+        let accs = [0.95, 0.85, 0.97, 0.92, 0.99];
+        let mut ids = Vec::new();
+        for (i, acc) in accs.iter().enumerate() {
+            let r = tr
+                .create_run(
+                    Some(&exp),
+                    Some("u"),
+                    Some(&format!("r{i}")),
+                    Some(1_000 + i as i64),
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let depth = if i == 2 { "5" } else { "10" };
+            tr.log_batch(
+                &r.info.run_id,
+                vec![metric("accuracy", *acc, 2, 1)],
+                vec![KeyValue::new("max_depth", depth)],
+                vec![KeyValue::new(
+                    "team",
+                    if i % 2 == 0 { "Alpha" } else { "beta" },
+                )],
+            )
+            .await
+            .unwrap();
+            ids.push(r.info.run_id);
+        }
+        // A run with no metric at all sorts last whatever the direction.
+        let bare = tr
+            .create_run(Some(&exp), Some("u"), Some("bare"), Some(999), vec![])
+            .await
+            .unwrap();
+
+        let names = |p: &Page<Run>| {
+            p.items
+                .iter()
+                .map(|r| r.info.run_name.clone())
+                .collect::<Vec<_>>()
+        };
+        let search = |filter: &'static str, order: Vec<&'static str>| {
+            let tr = tr.clone();
+            let exp = exp.clone();
+            async move {
+                tr.search_runs(
+                    &[exp],
+                    Some(filter),
+                    ViewType::ActiveOnly,
+                    &order.into_iter().map(String::from).collect::<Vec<_>>(),
+                    None,
+                    None,
+                )
+                .await
+            }
+        };
+
+        let p = search(
+            "metrics.accuracy > 0.9 and params.max_depth = '10'",
+            vec!["metrics.accuracy DESC"],
+        )
+        .await
+        .unwrap();
+        assert_eq!(names(&p), ["r4", "r0", "r3"], "{backend}");
+        let p = search("", vec!["metrics.accuracy ASC"]).await.unwrap();
+        assert_eq!(
+            names(&p),
+            ["r1", "r3", "r0", "r2", "r4", "bare"],
+            "{backend}"
+        );
+        let p = search("", vec!["metrics.accuracy DESC"]).await.unwrap();
+        assert_eq!(
+            names(&p).last().unwrap(),
+            "bare",
+            "{backend}: NULLs last in DESC too"
+        );
+        // Default order: newest start_time first.
+        let p = search("", vec![]).await.unwrap();
+        assert_eq!(names(&p), ["r4", "r3", "r2", "r1", "r0", "bare"]);
+        let p = search("tags.team LIKE 'Al%'", vec!["attributes.start_time ASC"])
+            .await
+            .unwrap();
+        assert_eq!(names(&p), ["r0", "r2", "r4"], "{backend}");
+        let p = search("tags.team ILIKE 'al%'", vec![]).await.unwrap();
+        assert_eq!(p.items.len(), 3);
+        let p = search("tags.team LIKE 'al%'", vec![]).await.unwrap();
+        assert!(p.items.is_empty(), "{backend}: LIKE is case-sensitive");
+        let p = search("params.max_depth IN ('5')", vec![]).await.unwrap();
+        assert_eq!(names(&p), ["r2"]);
+        let p = search("params.max_depth NOT IN ('10')", vec![])
+            .await
+            .unwrap();
+        assert_eq!(names(&p), ["r2"]);
+        let p = search("metrics.accuracy IS NULL", vec![]).await.unwrap();
+        assert_eq!(names(&p), ["bare"], "{backend}");
+        let p = search("attributes.run_name = 'r1'", vec![]).await.unwrap();
+        assert_eq!(names(&p), ["r1"]);
+        let p = search(
+            &*Box::leak(
+                format!(
+                    "attributes.run_id IN ('{}', '{}')",
+                    ids[0], bare.info.run_id
+                )
+                .into_boxed_str(),
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+        assert_eq!(p.items.len(), 2);
+        let p = search(
+            "attributes.start_time >= 1003",
+            vec!["attributes.start_time ASC"],
+        )
+        .await
+        .unwrap();
+        assert_eq!(names(&p), ["r3", "r4"]);
+        // Beyond MLflow: OR with parentheses.
+        let p = search(
+            "(metrics.accuracy < 0.9 OR metrics.accuracy > 0.98) AND tags.team != 'x'",
+            vec!["metrics.accuracy ASC"],
+        )
+        .await
+        .unwrap();
+        assert_eq!(names(&p), ["r1", "r4"], "{backend}");
+        // Injection attempts are values, not SQL.
+        let p = search("params.max_depth = '10'' OR ''1''=''1'", vec![])
+            .await
+            .unwrap();
+        assert!(p.items.is_empty());
+        assert!(search("metrics.accuracy >>> 1", vec![]).await.is_err());
+        assert!(search("params.x > '1'", vec![]).await.is_err());
+
+        // Pagination walks every run exactly once.
+        let mut seen = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let p = tr
+                .search_runs(
+                    &[exp.clone()],
+                    None,
+                    ViewType::ActiveOnly,
+                    &["metrics.accuracy DESC".into()],
+                    Some(2),
+                    token.as_deref(),
+                )
+                .await
+                .unwrap();
+            seen.extend(names(&p));
+            match p.next_page_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["r4", "r2", "r0", "r3", "r1", "bare"], "{backend}");
+
+        // Deleted runs only in the right views.
+        tr.delete_run(&ids[1]).await.unwrap();
+        let p = tr
+            .search_runs(&[exp.clone()], None, ViewType::DeletedOnly, &[], None, None)
+            .await
+            .unwrap();
+        assert_eq!(names(&p), ["r1"]);
+        let p = tr
+            .search_runs(&[exp.clone()], None, ViewType::All, &[], None, None)
+            .await
+            .unwrap();
+        assert_eq!(p.items.len(), 6);
+        assert!(tr
+            .search_runs(
+                &[exp.clone()],
+                None,
+                ViewType::All,
+                &[],
+                Some(100_000),
+                None
+            )
+            .await
+            .is_err());
+
+        // Bulk interval sampling keeps first and last steps.
+        let r = &ids[0];
+        let many: Vec<NewMetric> = (0..1000).map(|s| metric("curve", s as f64, s, s)).collect();
+        tr.log_batch(r, many, vec![], vec![]).await.unwrap();
+        let m = t
+            .store_ref()
+            .metric_history_bulk_interval(&[r.clone()], "curve", None, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(m.len(), 10);
+        assert_eq!((m[0].step, m[9].step), (0, 999));
+        let s = t
+            .store_ref()
+            .metric_downsample(&[r.clone()], "curve", 100)
+            .await
+            .unwrap();
+        assert!(s[0].downsampled && s[0].points.len() <= 100 && s[0].total_points == 1000);
+        t.cleanup().await;
+    }
+}
+
+trait StoreRef {
+    fn store_ref(&self) -> &dyn weir::store::TrackingStore;
+}
+
+impl StoreRef for TestStore {
+    fn store_ref(&self) -> &dyn weir::store::TrackingStore {
+        &*self.store
+    }
+}
+
+#[tokio::test]
+async fn concurrent_migrations_on_postgres() {
+    // Two "replicas" opening one fresh database at once: both succeed, migrations apply once.
+    let (uri, db) = common::create_pg_database().await;
+    let (a, b) = tokio::join!(
+        weir::store::SqlStore::open(&uri),
+        weir::store::SqlStore::open(&uri)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let tr = Tracking::new(std::sync::Arc::new(a.clone()), "mlflow-artifacts:".into());
+    tr.ensure_default_experiment().await.unwrap();
+    assert_eq!(tr.get_experiment("0").await.unwrap().name, "Default");
+    a.close().await;
+    b.close().await;
+    common::drop_pg_database(&db).await;
+}
