@@ -581,7 +581,7 @@ async fn search_runs() {
         loop {
             let p = tr
                 .search_runs(
-                    &[exp.clone()],
+                    std::slice::from_ref(&exp),
                     None,
                     ViewType::ActiveOnly,
                     &["metrics.accuracy DESC".into()],
@@ -601,18 +601,32 @@ async fn search_runs() {
         // Deleted runs only in the right views.
         tr.delete_run(&ids[1]).await.unwrap();
         let p = tr
-            .search_runs(&[exp.clone()], None, ViewType::DeletedOnly, &[], None, None)
+            .search_runs(
+                std::slice::from_ref(&exp),
+                None,
+                ViewType::DeletedOnly,
+                &[],
+                None,
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(names(&p), ["r1"]);
         let p = tr
-            .search_runs(&[exp.clone()], None, ViewType::All, &[], None, None)
+            .search_runs(
+                std::slice::from_ref(&exp),
+                None,
+                ViewType::All,
+                &[],
+                None,
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(p.items.len(), 6);
         assert!(tr
             .search_runs(
-                &[exp.clone()],
+                std::slice::from_ref(&exp),
                 None,
                 ViewType::All,
                 &[],
@@ -628,14 +642,14 @@ async fn search_runs() {
         tr.log_batch(r, many, vec![], vec![]).await.unwrap();
         let m = t
             .store_ref()
-            .metric_history_bulk_interval(&[r.clone()], "curve", None, None, 10)
+            .metric_history_bulk_interval(std::slice::from_ref(r), "curve", None, None, 10)
             .await
             .unwrap();
         assert_eq!(m.len(), 10);
         assert_eq!((m[0].step, m[9].step), (0, 999));
         let s = t
             .store_ref()
-            .metric_downsample(&[r.clone()], "curve", 100)
+            .metric_downsample(std::slice::from_ref(r), "curve", 100)
             .await
             .unwrap();
         assert!(s[0].downsampled && s[0].points.len() <= 100 && s[0].total_points == 1000);

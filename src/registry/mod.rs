@@ -274,14 +274,10 @@ impl Registry {
         let mut model_id = model_id.filter(|m| !m.is_empty());
         let mut storage_location = source.to_owned();
         match ModelUri::parse(source) {
-            Ok(ModelUri::Run {
-                run_id: src_run, ..
-            }) => {
-                if run_id.as_deref() != Some(src_run.as_str()) {
-                    return Err(Error::invalid(format!(
-                        "Invalid model version source: '{source}'. The run_id request parameter must identify the resource that contains the source."
-                    )));
-                }
+            Ok(ModelUri::Run { run_id: src, .. }) if run_id.as_deref() != Some(src.as_str()) => {
+                return Err(Error::invalid(format!(
+                    "Invalid model version source: '{source}'. The run_id request parameter must identify the resource that contains the source."
+                )));
             }
             Ok(ModelUri::LoggedModel { model_id: id }) => {
                 let lm = self.store.get_logged_model(&id).await?;
