@@ -93,4 +93,17 @@ CREATE TABLE logged_model_params (
     PRIMARY KEY (model_id, key)
 );
 
-CREATE INDEX metrics_by_model ON metrics (model_id) WHERE model_id IS NOT NULL;
+-- Metrics logged against a logged model (MLflow 3 re-logs a run's metrics with `model_id`).
+-- A point may belong to several models, so it gets its own table rather than a column.
+CREATE TABLE logged_model_metrics (
+    model_id       TEXT NOT NULL,
+    run_uuid       TEXT NOT NULL,
+    key            TEXT NOT NULL,
+    step           BIGINT NOT NULL,
+    timestamp      BIGINT NOT NULL,
+    value          DOUBLE PRECISION NOT NULL,
+    is_nan         BIGINT NOT NULL DEFAULT 0,
+    dataset_name   TEXT,
+    dataset_digest TEXT,
+    PRIMARY KEY (model_id, key, step, timestamp, run_uuid, value, is_nan)
+);

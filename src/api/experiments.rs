@@ -45,7 +45,7 @@ struct SearchResponse {
 }
 
 pub async fn search(State(s): State<AppState>, f: Fields) -> Result<Response> {
-    let view = ViewType::parse(f.str("view_type")?.as_deref())?;
+    let view = ViewType::parse(f.enum_str("view_type")?.as_deref())?;
     let page = s
         .tracking
         .search_experiments(

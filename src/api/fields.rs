@@ -14,6 +14,9 @@ use crate::tracking::types::KeyValue;
 #[derive(Debug, Clone, Default)]
 pub struct Fields {
     map: Map<String, Value>,
+    /// Query strings carry only text, and a repeated key makes a list: getters are lenient
+    /// about both. JSON bodies are typed and held to their types.
+    query: bool,
 }
 
 /// Python's name for a JSON value's type, as MLflow's messages show it.
@@ -38,7 +41,14 @@ fn invalid_value(field: &str, v: &Value) -> Error {
 
 impl Fields {
     pub fn from_map(map: Map<String, Value>) -> Self {
-        Fields { map }
+        Fields { map, query: false }
+    }
+
+    fn scalar(&self, k: &str, v: &Value) -> Fields {
+        Fields {
+            map: Map::from_iter([(k.to_owned(), v.clone())]),
+            query: self.query,
+        }
     }
 
     /// Parse a query string; repeated keys become arrays.
@@ -57,7 +67,7 @@ impl Fields {
                 }
             }
         }
-        Fields { map }
+        Fields { map, query: true }
     }
 
     /// Parse a JSON body that must be an object.
@@ -66,7 +76,7 @@ impl Fields {
             return Ok(Fields::default());
         }
         match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(map)) => Ok(Fields { map }),
+            Ok(Value::Object(map)) => Ok(Fields { map, query: false }),
             Ok(other) => Err(Error::bad_request(format!(
                 "Invalid JSON in request body: expected an object, got {}",
                 py_type(&other)
@@ -86,8 +96,8 @@ impl Fields {
         match self.raw(k) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Array(a)) if a.len() == 1 && a[0].is_string() => {
-                Ok(a[0].as_str().map(str::to_owned))
+            Some(Value::Array(a)) if self.query => {
+                Ok(a.last().and_then(|v| v.as_str()).map(str::to_owned))
             }
             Some(v) => Err(invalid_value(k, v)),
         }
@@ -129,8 +139,8 @@ impl Fields {
                 .parse::<i64>()
                 .map(Some)
                 .map_err(|_| invalid_value(k, v)),
-            Some(Value::Array(a)) if a.len() == 1 => {
-                Fields::from_map(Map::from_iter([(k.to_owned(), a[0].clone())])).i64(k)
+            Some(Value::Array(a)) if self.query && !a.is_empty() => {
+                self.scalar(k, &a[a.len() - 1]).i64(k)
             }
             Some(v) => Err(invalid_value(k, v)),
         }
@@ -151,8 +161,8 @@ impl Fields {
                 "-Infinity" | "-inf" => Ok(Some(f64::NEG_INFINITY)),
                 t => t.parse::<f64>().map(Some).map_err(|_| invalid_value(k, v)),
             },
-            Some(Value::Array(a)) if a.len() == 1 => {
-                Fields::from_map(Map::from_iter([(k.to_owned(), a[0].clone())])).f64(k)
+            Some(Value::Array(a)) if self.query && !a.is_empty() => {
+                self.scalar(k, &a[a.len() - 1]).f64(k)
             }
             Some(v) => Err(invalid_value(k, v)),
         }
@@ -167,18 +177,26 @@ impl Fields {
                 "false" | "0" | "" => Ok(Some(false)),
                 _ => Err(invalid_value(k, v)),
             },
-            Some(Value::Array(a)) if a.len() == 1 => {
-                Fields::from_map(Map::from_iter([(k.to_owned(), a[0].clone())])).bool(k)
+            Some(Value::Array(a)) if self.query && !a.is_empty() => {
+                self.scalar(k, &a[a.len() - 1]).bool(k)
             }
             Some(v) => Err(invalid_value(k, v)),
         }
     }
 
-    /// A list of strings (a single string counts as a one-element list).
+    /// An enum value, by name or (proto JSON) by number.
+    pub fn enum_str(&self, k: &str) -> Result<Option<String>> {
+        match self.raw(k) {
+            Some(Value::Number(n)) if n.is_i64() => Ok(Some(n.to_string())),
+            _ => self.str(k),
+        }
+    }
+
+    /// A list of strings (in a query string, a single value counts as a one-element list).
     pub fn str_list(&self, k: &str) -> Result<Vec<String>> {
         match self.raw(k) {
             None => Ok(Vec::new()),
-            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(Value::String(s)) if self.query => Ok(vec![s.clone()]),
             Some(v @ Value::Array(a)) => a
                 .iter()
                 .map(|x| match x {
@@ -198,7 +216,10 @@ impl Fields {
             Some(v @ Value::Array(a)) => a
                 .iter()
                 .map(|x| match x {
-                    Value::Object(m) => Ok(Fields { map: m.clone() }),
+                    Value::Object(m) => Ok(Fields {
+                        map: m.clone(),
+                        query: false,
+                    }),
                     _ => Err(invalid_value(k, v)),
                 })
                 .collect(),
@@ -210,7 +231,10 @@ impl Fields {
     pub fn obj(&self, k: &str) -> Result<Option<Fields>> {
         match self.raw(k) {
             None => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(Fields { map: m.clone() })),
+            Some(Value::Object(m)) => Ok(Some(Fields {
+                map: m.clone(),
+                query: false,
+            })),
             Some(v) => Err(invalid_value(k, v)),
         }
     }
@@ -303,5 +327,15 @@ mod tests {
         assert!(Fields::from_json(b"[1]").is_err());
         assert!(Fields::from_json(b"{").is_err());
         assert!(Fields::from_json(b"").is_ok());
+        let f = Fields::from_json(br#"{"name": ["a"], "ids": "1", "view": 2}"#).unwrap();
+        assert!(
+            f.str("name").is_err(),
+            "a list is not a string in a JSON body"
+        );
+        assert!(
+            f.str_list("ids").is_err(),
+            "a string is not a list in a JSON body"
+        );
+        assert_eq!(f.enum_str("view").unwrap().as_deref(), Some("2"));
     }
 }

@@ -18,7 +18,9 @@ fn run_id(f: &Fields) -> Result<String> {
 /// A metric from a request body, with MLflow's messages for bad values.
 fn metric(f: &Fields) -> Result<NewMetric> {
     let key = f.req_str("key")?;
-    let timestamp = f.i64("timestamp")?.unwrap_or_else(crate::store::now_ms);
+    let timestamp = f
+        .i64("timestamp")?
+        .ok_or_else(|| Error::missing("timestamp"))?;
     let value = match f.f64("value") {
         Ok(Some(v)) => v,
         Ok(None) => return Err(Error::missing("value")),
@@ -190,7 +192,7 @@ struct SearchResponse {
 }
 
 pub async fn search(State(s): State<AppState>, f: Fields) -> Result<Response> {
-    let view = ViewType::parse(f.str("run_view_type")?.as_deref())?;
+    let view = ViewType::parse(f.enum_str("run_view_type")?.as_deref())?;
     let page = s
         .tracking
         .search_runs(

@@ -340,7 +340,7 @@ impl SqlStore {
         let mut s = Sql::new(self.dialect);
         s.push(
             "SELECT model_id, key, value, is_nan, timestamp, step, dataset_name, dataset_digest, run_uuid \
-             FROM metrics WHERE model_id IN ",
+             FROM logged_model_metrics WHERE model_id IN ",
         )
         .str_list(&ids)
         .push(" ORDER BY model_id, key, step, timestamp");
@@ -1080,7 +1080,7 @@ impl RegistryStore for SqlStore {
             sides: &[
                 (
                     Entity::Metric,
-                    "metrics",
+                    "logged_model_metrics",
                     "{j}.model_id = lm.model_id",
                     false,
                 ),
@@ -1119,7 +1119,7 @@ impl RegistryStore for SqlStore {
                 attribute: lm_attribute,
                 tags: Some(("logged_model_tags", "kv.model_id = lm.model_id")),
                 params: Some(("logged_model_params", "kv.model_id = lm.model_id")),
-                metrics: Some(("metrics", "kv.model_id = lm.model_id")),
+                metrics: Some(("logged_model_metrics", "kv.model_id = lm.model_id")),
                 datasets: None,
                 ne_includes_missing: false,
             };

@@ -448,6 +448,42 @@ impl SqlStore {
             s.push(" ON CONFLICT DO NOTHING");
             query(&s).execute(&mut **tx).await?;
         }
+        // Points logged against an MLflow 3 logged model are also filed under that model.
+        let linked: Vec<&NewMetric> = metrics.iter().filter(|m| m.model_id.is_some()).collect();
+        for chunk in linked.chunks(INSERT_CHUNK) {
+            let mut s = Sql::new(dialect);
+            s.push(
+                "INSERT INTO logged_model_metrics (model_id, run_uuid, key, step, timestamp, value, is_nan, dataset_name, dataset_digest) VALUES ",
+            );
+            for (i, m) in chunk.iter().enumerate() {
+                let (v, nan) = storable(m.value);
+                if i > 0 {
+                    s.push(", ");
+                }
+                s.push("(")
+                    .str(m.model_id.as_deref().unwrap_or_default())
+                    .push(", ")
+                    .str(run_id);
+                s.push(", ")
+                    .str(&m.key)
+                    .push(", ")
+                    .i64(m.step)
+                    .push(", ")
+                    .i64(m.timestamp);
+                s.push(", ").arg(Arg::F64(v)).push(", ").i64(nan).push(", ");
+                s.arg(m.dataset_name.clone().map(Arg::Str).unwrap_or(Arg::NullStr))
+                    .push(", ");
+                s.arg(
+                    m.dataset_digest
+                        .clone()
+                        .map(Arg::Str)
+                        .unwrap_or(Arg::NullStr),
+                )
+                .push(")");
+            }
+            s.push(" ON CONFLICT DO NOTHING");
+            query(&s).execute(&mut **tx).await?;
+        }
         // Latest value per key: the greatest (step, timestamp, value), as MLflow defines it.
         let mut latest: Vec<&NewMetric> = Vec::new();
         for m in metrics {
