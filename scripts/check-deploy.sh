@@ -55,17 +55,22 @@ step "tests/deploy (manifests, KServe, Dockerfile, onnxruntime, CLI usage, Kubef
 pids=()
 tmp=""
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ -n "$tmp" ] && rm -rf "$tmp"
+  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in ${pids[@]+"${pids[@]}"}; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 
 free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-wait_http() { # url seconds logfile
+wait_http() { # url seconds logfile pid
   local deadline=$((SECONDS + $2))
   until "$py" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null; do
+    if ! kill -0 "$4" 2>/dev/null; then
+      echo "check-deploy: the process behind $1 exited; last log lines:" >&2
+      tail -n 40 "$3" >&2
+      return 1
+    fi
     if [ $SECONDS -ge $deadline ]; then
       echo "check-deploy: $1 did not answer within $2 s; last log lines:" >&2
       tail -n 40 "$3" >&2
@@ -118,7 +123,7 @@ if [ -n "$server" ]; then
       --shutdown-timeout 5) >"$tmp/server.log" 2>&1 &
     server_pid=$!
     pids+=("$server_pid")
-    wait_http "$url/health" 60 "$tmp/server.log"
+    wait_http "$url/health" 60 "$tmp/server.log" "$server_pid"
 
     step "train_flow.py: train, register, promote, verify"
     run_flow "$url"
@@ -131,7 +136,7 @@ if [ -n "$server" ]; then
       --model-cache "$tmp/model-cache" --poll-interval 1 --shutdown-timeout 5) >"$tmp/serve.log" 2>&1 &
     serve_pid=$!
     pids+=("$serve_pid")
-    wait_http "$serve_url/v2/health/live" 60 "$tmp/serve.log"
+    wait_http "$serve_url/v2/health/live" 60 "$tmp/serve.log" "$serve_pid"
 
     step "train_flow.py again: a new version takes the alias; the model server answers"
     run_flow "$url" --serving-url "$serve_url" --serving-timeout 60

@@ -9,6 +9,8 @@ test_onnxruntime.py runs and loads. The rest is checked by reading.
 import os
 import re
 import shlex
+import subprocess
+import sys
 
 import deploylib
 from deploylib import ROOT
@@ -87,3 +89,9 @@ def test_dockerignore_keeps_the_build_inputs():
     needed += [p for p in ("build.rs", "ui", "models", "migrations", "benches", "tests", "README.md") if os.path.exists(os.path.join(ROOT, p))]
     for path in needed:
         assert not deploylib.dockerignored(pats, path), f".dockerignore drops {path}, which the build needs"
+
+
+def test_hadolint():
+    hadolint = os.path.join(os.path.dirname(sys.executable), "hadolint")
+    out = subprocess.run([hadolint, os.path.join(ROOT, "Dockerfile")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
