@@ -4,7 +4,8 @@
 #
 #   docker build -t weir .
 #   docker run --rm -p 5000:5000 weir
-#   docker run --rm -p 5001:5001 -e MLFLOW_TRACKING_URI=http://host.docker.internal:5000 weir \
+#   docker run --rm -p 5001:5001 --add-host=host.docker.internal:host-gateway \
+#     -e MLFLOW_TRACKING_URI=http://host.docker.internal:5000 weir \
 #     models serve -m models:/iris-classifier@champion --host 0.0.0.0 --port 5001
 #
 # Three stages:
