@@ -89,7 +89,9 @@ pub struct LogArgs {
     pub log_level: String,
 }
 
+/// A flag given twice takes its last value (as `mlflow server`'s), so wrappers can append overrides.
 #[derive(Debug, Clone, Args)]
+#[command(args_override_self = true)]
 pub struct ServerArgs {
     /// Address to listen on. Use 0.0.0.0 to accept connections from other machines.
     #[arg(long, env = "MLFLOW_HOST", default_value = "127.0.0.1")]
@@ -204,6 +206,7 @@ pub struct ServingArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(args_override_self = true)]
 pub struct ServeArgs {
     /// The model to serve: `models:/name@alias`, `models:/name/Production`, `models:/name/3`,
     /// `models:/name/latest`, `models:/m-<id>`, `runs:/<run_id>/<path>` or a local directory

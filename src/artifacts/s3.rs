@@ -12,7 +12,7 @@ use aws_sdk_s3::primitives::ByteStream as S3Body;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use bytes::BytesMut;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::*;
 
@@ -201,6 +201,34 @@ impl S3Repo {
         Ok(out.e_tag().unwrap_or_default().to_owned())
     }
 
+    /// Key of a multipart upload's bookkeeping object.
+    fn mpu_key(&self, upload_id: &str, name: &str) -> String {
+        let base = format!("{}mpu/{upload_id}/{name}", RESERVED_PREFIX);
+        if self.loc.prefix.is_empty() {
+            base
+        } else {
+            format!("{}/{base}", self.loc.prefix)
+        }
+    }
+
+    /// The upload must exist and belong to `path`.
+    async fn check_upload_target(&self, path: &RelPath, upload_id: &str) -> Result<()> {
+        let missing = || Error::not_found(format!("No multipart upload with id '{upload_id}'"));
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.loc.bucket)
+            .key(self.mpu_key(upload_id, "target"))
+            .send()
+            .await
+            .map_err(|_| missing())?;
+        let bytes = out.body.collect().await.map_err(|_| missing())?.into_bytes();
+        if bytes.as_ref() != path.as_string().as_bytes() {
+            return Err(Error::invalid("The upload id does not belong to this path"));
+        }
+        Ok(())
+    }
+
     async fn keys_under(&self, prefix: &str) -> Result<Vec<String>> {
         let mut keys = Vec::new();
         let mut token = None;
@@ -352,7 +380,7 @@ impl ArtifactRepo for S3Repo {
             for p in resp.common_prefixes() {
                 if let Some(name) = p.prefix().and_then(|k| k.strip_prefix(&prefix)) {
                     let name = name.trim_end_matches('/');
-                    if !name.is_empty() {
+                    if !name.is_empty() && !(dir.is_root() && name.starts_with(RESERVED_PREFIX)) {
                         out.push(FileInfo {
                             path: name.to_owned(),
                             is_dir: true,
@@ -405,82 +433,76 @@ impl ArtifactRepo for S3Repo {
         Ok(())
     }
 
+    // Client parts may be smaller than S3's 5 MiB minimum (the client's chunk size is its own
+    // choice), so each part is kept as a temporary object under `.weir-mpu/<upload_id>/` and
+    // completion streams them, in order, into the final object through `put`.
+
     async fn mpu_create(&self, path: &RelPath) -> Result<String> {
-        let out = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.loc.bucket)
-            .key(self.key(path))
-            .send()
-            .await
-            .map_err(|e| {
-                s3_error(
-                    "starting an S3 multipart upload",
-                    aws_sdk_s3::error::DisplayErrorContext(e),
-                )
-            })?;
-        out.upload_id().map(str::to_owned).ok_or_else(|| {
-            Error::internal("starting an S3 multipart upload", "no upload id returned")
-        })
-    }
-
-    async fn mpu_put_part(
-        &self,
-        path: &RelPath,
-        upload_id: &str,
-        part: i32,
-        body: ByteStream,
-    ) -> Result<String> {
-        check_upload_id(upload_id)?;
-        let data = collect(body, MAX_CLIENT_PART).await?;
-        self.upload_part(&self.key(path), upload_id, part, data)
-            .await
-    }
-
-    async fn mpu_complete(
-        &self,
-        path: &RelPath,
-        upload_id: &str,
-        parts: &[(i32, String)],
-    ) -> Result<()> {
-        check_upload_id(upload_id)?;
-        let mut parts: Vec<(i32, String)> = parts.to_vec();
-        parts.sort_by_key(|p| p.0);
-        let completed = parts
-            .into_iter()
-            .map(|(n, etag)| CompletedPart::builder().part_number(n).e_tag(etag).build())
-            .collect();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let marker = self.mpu_key(&id, "target");
         self.client
-            .complete_multipart_upload()
+            .put_object()
             .bucket(&self.loc.bucket)
-            .key(self.key(path))
-            .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(completed))
-                    .build(),
-            )
+            .key(marker)
+            .body(S3Body::from(path.as_string().into_bytes()))
             .send()
             .await
-            .map_err(|e| {
-                Error::invalid(format!(
-                    "Completing the multipart upload failed: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(e)
-                ))
-            })?;
-        Ok(())
+            .map_err(|e| s3_error("starting a multipart upload", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(id)
     }
 
-    async fn mpu_abort(&self, path: &RelPath, upload_id: &str) -> Result<()> {
+    async fn mpu_put_part(&self, path: &RelPath, upload_id: &str, part: i32, body: ByteStream) -> Result<String> {
         check_upload_id(upload_id)?;
-        let _ = self
-            .client
-            .abort_multipart_upload()
+        self.check_upload_target(path, upload_id).await?;
+        let data = collect(body, MAX_CLIENT_PART).await?;
+        let n = data.len();
+        self.client
+            .put_object()
             .bucket(&self.loc.bucket)
-            .key(self.key(path))
-            .upload_id(upload_id)
+            .key(self.mpu_key(upload_id, &format!("{part:05}")))
+            .body(S3Body::from(data))
             .send()
-            .await;
+            .await
+            .map_err(|e| s3_error("storing a multipart part", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(format!("\"{upload_id}-{part}-{n}\""))
+    }
+
+    async fn mpu_complete(&self, path: &RelPath, upload_id: &str, parts: &[(i32, String)]) -> Result<()> {
+        check_upload_id(upload_id)?;
+        self.check_upload_target(path, upload_id).await?;
+        let mut numbers: Vec<i32> = parts.iter().map(|p| p.0).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let client = self.client.clone();
+        let bucket = self.loc.bucket.clone();
+        let keys: Vec<String> = numbers.iter().map(|n| self.mpu_key(upload_id, &format!("{n:05}"))).collect();
+        // One part at a time, streamed: memory stays bounded whatever the file size.
+        let stream = futures::stream::iter(keys)
+            .then(move |key| {
+                let client = client.clone();
+                let bucket = bucket.clone();
+                async move {
+                    let out = client
+                        .get_object()
+                        .bucket(bucket)
+                        .key(&key)
+                        .send()
+                        .await
+                        .map_err(|e| std::io::Error::other(format!("multipart part {key} is missing: {e}")))?;
+                    Ok::<_, std::io::Error>(tokio_util::io::ReaderStream::with_capacity(out.body.into_async_read(), 256 * 1024))
+                }
+            })
+            .try_flatten();
+        let result = self.put(path, Box::pin(stream)).await;
+        self.mpu_abort(path, upload_id).await?;
+        result.map(|_| ())
+    }
+
+    async fn mpu_abort(&self, _path: &RelPath, upload_id: &str) -> Result<()> {
+        check_upload_id(upload_id)?;
+        for key in self.keys_under(&self.mpu_key(upload_id, "")).await? {
+            let _ = self.client.delete_object().bucket(&self.loc.bucket).key(key).send().await;
+        }
         Ok(())
     }
 }
