@@ -4,63 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
-/// A `weir server` child process, killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Start `weir server --port 0` and read the bound address from its log.
-fn start(backend_uri: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args([
-            "server",
-            "--port",
-            "0",
-            "--backend-store-uri",
-            backend_uri,
-            "--artifacts-destination",
-        ])
-        .arg(dir.path().join("artifacts"))
-        .env("WEIR_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn weir");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("listening on http://") {
-                let rest = &line[i + "listening on ".len()..];
-                let url: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
-                let _ = tx.send(url);
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server did not start");
-    Server {
-        child,
-        url,
-        _dir: dir,
-    }
+fn start(backend_uri: &str) -> common::ServerProcess {
+    common::ServerProcess::start(&["--backend-store-uri", backend_uri], &[])
 }
 
 async fn call(
@@ -89,7 +36,7 @@ async fn two_replicas_share_version_numbers_and_aliases() {
         (ha.join().unwrap(), hb.join().unwrap())
     });
     let client = reqwest::Client::new();
-    let api = |s: &Server, p: &str| format!("{}/api/2.0/mlflow/{p}", s.url);
+    let api = |s: &common::ServerProcess, p: &str| format!("{}/api/2.0/mlflow/{p}", s.url);
 
     let (st, _) = call(
         &client,
@@ -148,7 +95,7 @@ async fn two_replicas_share_version_numbers_and_aliases() {
     for t in tasks {
         assert_eq!(t.await.unwrap().0, 200);
     }
-    let get = |s: &Server| {
+    let get = |s: &common::ServerProcess| {
         format!(
             "{}?name=shared&alias=champion",
             api(s, "registered-models/alias")

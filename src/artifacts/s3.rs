@@ -222,7 +222,12 @@ impl S3Repo {
             .send()
             .await
             .map_err(|_| missing())?;
-        let bytes = out.body.collect().await.map_err(|_| missing())?.into_bytes();
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|_| missing())?
+            .into_bytes();
         if bytes.as_ref() != path.as_string().as_bytes() {
             return Err(Error::invalid("The upload id does not belong to this path"));
         }
@@ -447,11 +452,22 @@ impl ArtifactRepo for S3Repo {
             .body(S3Body::from(path.as_string().into_bytes()))
             .send()
             .await
-            .map_err(|e| s3_error("starting a multipart upload", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                s3_error(
+                    "starting a multipart upload",
+                    aws_sdk_s3::error::DisplayErrorContext(e),
+                )
+            })?;
         Ok(id)
     }
 
-    async fn mpu_put_part(&self, path: &RelPath, upload_id: &str, part: i32, body: ByteStream) -> Result<String> {
+    async fn mpu_put_part(
+        &self,
+        path: &RelPath,
+        upload_id: &str,
+        part: i32,
+        body: ByteStream,
+    ) -> Result<String> {
         check_upload_id(upload_id)?;
         self.check_upload_target(path, upload_id).await?;
         let data = collect(body, MAX_CLIENT_PART).await?;
@@ -463,11 +479,21 @@ impl ArtifactRepo for S3Repo {
             .body(S3Body::from(data))
             .send()
             .await
-            .map_err(|e| s3_error("storing a multipart part", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                s3_error(
+                    "storing a multipart part",
+                    aws_sdk_s3::error::DisplayErrorContext(e),
+                )
+            })?;
         Ok(format!("\"{upload_id}-{part}-{n}\""))
     }
 
-    async fn mpu_complete(&self, path: &RelPath, upload_id: &str, parts: &[(i32, String)]) -> Result<()> {
+    async fn mpu_complete(
+        &self,
+        path: &RelPath,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> Result<()> {
         check_upload_id(upload_id)?;
         self.check_upload_target(path, upload_id).await?;
         let mut numbers: Vec<i32> = parts.iter().map(|p| p.0).collect();
@@ -475,7 +501,10 @@ impl ArtifactRepo for S3Repo {
         numbers.dedup();
         let client = self.client.clone();
         let bucket = self.loc.bucket.clone();
-        let keys: Vec<String> = numbers.iter().map(|n| self.mpu_key(upload_id, &format!("{n:05}"))).collect();
+        let keys: Vec<String> = numbers
+            .iter()
+            .map(|n| self.mpu_key(upload_id, &format!("{n:05}")))
+            .collect();
         // One part at a time, streamed: memory stays bounded whatever the file size.
         let stream = futures::stream::iter(keys)
             .then(move |key| {
@@ -488,8 +517,13 @@ impl ArtifactRepo for S3Repo {
                         .key(&key)
                         .send()
                         .await
-                        .map_err(|e| std::io::Error::other(format!("multipart part {key} is missing: {e}")))?;
-                    Ok::<_, std::io::Error>(tokio_util::io::ReaderStream::with_capacity(out.body.into_async_read(), 256 * 1024))
+                        .map_err(|e| {
+                            std::io::Error::other(format!("multipart part {key} is missing: {e}"))
+                        })?;
+                    Ok::<_, std::io::Error>(tokio_util::io::ReaderStream::with_capacity(
+                        out.body.into_async_read(),
+                        256 * 1024,
+                    ))
                 }
             })
             .try_flatten();
@@ -501,7 +535,13 @@ impl ArtifactRepo for S3Repo {
     async fn mpu_abort(&self, _path: &RelPath, upload_id: &str) -> Result<()> {
         check_upload_id(upload_id)?;
         for key in self.keys_under(&self.mpu_key(upload_id, "")).await? {
-            let _ = self.client.delete_object().bucket(&self.loc.bucket).key(key).send().await;
+            let _ = self
+                .client
+                .delete_object()
+                .bucket(&self.loc.bucket)
+                .key(key)
+                .send()
+                .await;
         }
         Ok(())
     }
