@@ -1,7 +1,7 @@
 // SVG charts of our own: metric lines over steps (several series, legend, hover read-out) and a
 // scatter of one value against another. Redrawn to the container's width on resize.
 import { h, s } from './dom.js';
-import { extent, linearScale, nearestIndex, niceTicks, padDomain } from './lib/scale.js';
+import { extent, integerTicks, linearScale, nearestIndex, niceTicks, padDomain } from './lib/scale.js';
 import { formatValue } from './lib/format.js';
 
 const M = { left: 58, right: 14, top: 12, bottom: 34 };
@@ -83,7 +83,8 @@ export function lineChart({ series, height = 240, xLabel = 'step', yLabel = '', 
     const y = linearScale(yDom, [H - M.bottom, M.top]);
     const svg = s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${title || yLabel || 'metric'} over ${xLabel}` });
     const g = s('g');
-    axes(g, x, y, W, H, niceTicks(xDom[0], xDom[1], Math.max(2, Math.floor(W / 90))), niceTicks(yDom[0], yDom[1], 5),
+    const steps = nonEmpty.flatMap((sr) => [sr.points[0].step, sr.points[sr.points.length - 1].step]);
+    axes(g, x, y, W, H, integerTicks(niceTicks(xDom[0], xDom[1], Math.max(2, Math.floor(W / 90))), xDom, steps), niceTicks(yDom[0], yDom[1], 5),
       (v) => formatValue(v, 4), (v) => formatValue(v, 4), xLabel, yLabel);
     const clipId = `clip${Math.random().toString(36).slice(2)}`;
     svg.append(s('defs', null, s('clipPath', { id: clipId }, s('rect', { x: M.left, y: M.top - 2, width: W - M.left - M.right, height: H - M.top - M.bottom + 4 }))));
@@ -163,7 +164,7 @@ export function scatterChart({ points, xLabel, yLabel, height = 300 }) {
   const dom = (a, vals) => (a.numeric ? padDomain(extent(vals), 0.08) : [-0.5, a.labels.length - 0.5]);
   const xDom = dom(ax, pts.map((p) => p.px));
   const yDom = dom(ay, pts.map((p) => p.py));
-  const ticks = (a, d, n) => (a.numeric ? niceTicks(d[0], d[1], n) : a.labels.map((_, i) => i));
+  const ticks = (a, d, n, vals) => (a.numeric ? integerTicks(niceTicks(d[0], d[1], n), d, vals) : a.labels.map((_, i) => i));
   const fmt = (a) => (v) => (a.numeric ? formatValue(v, 4) : String(a.labels[v]).slice(0, 14));
 
   onWidth(box, (W) => {
@@ -173,7 +174,7 @@ export function scatterChart({ points, xLabel, yLabel, height = 300 }) {
     const y = linearScale(yDom, [H - M.bottom, M.top]);
     const svg = s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${yLabel} against ${xLabel}` });
     const g = s('g');
-    axes(g, x, y, W, H, ticks(ax, xDom, Math.max(2, Math.floor(W / 90))), ticks(ay, yDom, 5), fmt(ax), fmt(ay), xLabel, yLabel);
+    axes(g, x, y, W, H, ticks(ax, xDom, Math.max(2, Math.floor(W / 90)), pts.map((p) => p.px)), ticks(ay, yDom, 5, pts.map((p) => p.py)), fmt(ax), fmt(ay), xLabel, yLabel);
     const marks = pts.map((p) => {
       const c = s('circle', { class: 'point', cx: x(p.px), cy: y(p.py), r: 6, fill: p.color, 'data-label': p.label });
       const show = () => {

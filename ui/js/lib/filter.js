@@ -91,6 +91,7 @@ export function parseQuery(q) {
 export function buildQuery(obj) {
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(obj)) if (v !== undefined && v !== null && v !== '') p.set(k, v);
-  const s = p.toString();
+  // ':' and ',' are fine in a query string and keep links readable (sort=metrics.x:desc).
+  const s = p.toString().replace(/%3A/gi, ':').replace(/%2C/gi, ',');
   return s ? '?' + s : '';
 }

@@ -69,3 +69,16 @@ export function nearestIndex(points, x, key = 'step') {
   if (lo > 0 && Math.abs(points[lo - 1][key] - x) <= Math.abs(points[lo][key] - x)) return lo - 1;
   return lo;
 }
+
+/**
+ * Ticks for an axis whose values are all integers (steps, tree counts): drop fractional ticks,
+ * and if that leaves fewer than two, use the integers of the domain when there are few.
+ */
+export function integerTicks(ticks, [lo, hi], values) {
+  if (!values.every((v) => Number.isInteger(v))) return ticks;
+  const ints = ticks.filter((t) => Number.isInteger(t));
+  if (ints.length >= 2) return ints;
+  const a = Math.ceil(lo), b = Math.floor(hi);
+  if (b - a <= 10) return Array.from({ length: Math.max(0, b - a + 1) }, (_, i) => a + i);
+  return ints;
+}

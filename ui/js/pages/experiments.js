@@ -29,7 +29,9 @@ export async function render(view, _params, query) {
 
   view.replaceChildren(pageHeader(null, 'Experiments', createBtn), h('div', { class: 'toolbar' }, form, viewSel), body);
 
+  let gen = 0; // only the latest load may draw (a restore and a view change can overlap)
   async function load() {
+    const mine = ++gen;
     body.replaceChildren(loading('Loading experiments…'));
     const exps = [];
     try {
@@ -43,9 +45,10 @@ export async function render(view, _params, query) {
         token = r.next_page_token;
       } while (token && exps.length < 10000);
     } catch (e) {
-      body.replaceChildren(errorBox(e, 'Could not load experiments'));
+      if (mine === gen) body.replaceChildren(errorBox(e, 'Could not load experiments'));
       return;
     }
+    if (mine !== gen) return;
     if (!exps.length) {
       body.replaceChildren(empty(state.q ? `No experiment's name contains “${state.q}”.` : 'No experiments yet. Create one, or log a run with the mlflow client.'));
       return;
