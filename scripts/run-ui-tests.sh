@@ -51,15 +51,15 @@ free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)
 WORK=$(mktemp -d /tmp/weir-ui-tests.XXXXXX)
 PORT=$(free_port)
 export PORT WORK
-PIDS=()
+PIDS=() # each server runs in its own process group (setsid), stopped as a group: mlflow has workers
 cleanup() {
   local rc=$?
   for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   done
   for pid in "${PIDS[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+    kill -KILL -- "-$pid" 2>/dev/null || true
   done
   if [ "$rc" -ne 0 ]; then
     for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f (last 40 lines)" >&2; tail -40 "$f" >&2; }; done
@@ -74,22 +74,22 @@ case $MODE in
   reference)
     UP=$(free_port)
     log "starting mlflow server on $UP and the dev proxy on $PORT (in $WORK)"
-    (cd "$WORK" && exec "$VENV/bin/mlflow" server --host 127.0.0.1 --port "$UP" \
+    (cd "$WORK" && exec setsid "$VENV/bin/mlflow" server --host 127.0.0.1 --port "$UP" \
       --backend-store-uri "sqlite:///$WORK/db" --artifacts-destination "$WORK/art" >"$WORK/server.log" 2>&1) &
     PIDS+=($!)
-    "$PY" "$ROOT/scripts/ui-dev-proxy.py" --port "$PORT" --upstream "http://127.0.0.1:$UP" --ui-dir "$ROOT/ui" >"$WORK/proxy.log" 2>&1 &
+    setsid "$PY" "$ROOT/scripts/ui-dev-proxy.py" --port "$PORT" --upstream "http://127.0.0.1:$UP" --ui-dir "$ROOT/ui" >"$WORK/proxy.log" 2>&1 &
     PIDS+=($!)
     ;;
   custom)
     log "starting: $SERVER_CMD (PORT=$PORT WORK=$WORK)"
-    (cd "$WORK" && exec bash -c "$SERVER_CMD" >"$WORK/server.log" 2>&1) &
+    (cd "$WORK" && exec setsid bash -c "$SERVER_CMD" >"$WORK/server.log" 2>&1) &
     PIDS+=($!)
     ;;
   weir)
     WEIR_BIN=${WEIR_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/weir}
     [ -x "$WEIR_BIN" ] || { log "no weir binary at $WEIR_BIN (cargo build --release, or set WEIR_BIN, or use --reference)"; exit 2; }
     log "starting $WEIR_BIN on $PORT (in $WORK)"
-    (cd "$WORK" && exec "$WEIR_BIN" server --port "$PORT" \
+    (cd "$WORK" && exec setsid "$WEIR_BIN" server --port "$PORT" \
       --backend-store-uri "sqlite:///$WORK/db" --artifacts-destination "$WORK/art" >"$WORK/server.log" 2>&1) &
     PIDS+=($!)
     ;;

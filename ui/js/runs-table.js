@@ -117,12 +117,15 @@ export class RunsTable {
     const start = Math.max(0, first - OVERSCAN);
     const end = Math.min(n, first + count + OVERSCAN);
     if (!force && start === this.rendered[0] && end === this.rendered[1]) return;
+    const t0 = performance.now();
     this.rendered = [start, end];
     let html = '';
     for (let i = start; i < end; i++) html += this.rowHtml(i);
     this.rowsEl.style.transform = `translateY(${start * ROW_H}px)`;
     this.rowsEl.innerHTML = html;
     this.updateActive();
+    this.lastRenderMs = performance.now() - t0; // read by the scale test
+    this.el.dataset.renderMs = this.lastRenderMs.toFixed(2);
     if (this.hasMore && end >= n - 3 * count && this.opts.onNeedMore) this.opts.onNeedMore();
   }
 
