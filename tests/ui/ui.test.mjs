@@ -131,6 +131,35 @@ test('sorting a column orders the runs on the server', async () => {
   assert.deepEqual(names, [...names].sort());
 });
 
+test('columns: choose which params, metrics and tags to show', async () => {
+  const head = (id) => page.locator(`.vt-head [data-col="${id}"]`);
+  assert.equal(await head('metrics.f1_macro').count(), 1);
+  assert.equal(await head('tags.team').count(), 0);
+  await page.locator('.columns-picker summary').click();
+  const panel = page.locator('.columns-picker .popover-panel');
+  await panel.getByLabel('f1_macro').uncheck();
+  await panel.getByLabel('team').check();
+  await head('metrics.f1_macro').waitFor({ state: 'detached' });
+  await head('tags.team').waitFor();
+  assert.equal(await page.locator('.vt-row .c', { hasText: 'course-9.2' }).count(), runs.length);
+  await panel.getByRole('button', { name: 'Reset to default' }).click();
+  await head('metrics.f1_macro').waitFor();
+  assert.equal(await head('tags.team').count(), 0);
+  await page.locator('.columns-picker summary').click();
+});
+
+test('the filter box suggests column keys', async () => {
+  const box = page.getByLabel('Filter runs (search syntax)');
+  await box.fill('');
+  await box.pressSequentially('metrics.acc');
+  const option = page.locator('.suggest li', { hasText: 'metrics.accuracy' });
+  await option.waitFor();
+  await box.press('ArrowDown');
+  await box.press('Enter');
+  assert.equal(await box.inputValue(), 'metrics.accuracy ');
+  await box.fill('');
+});
+
 test('keyboard: arrows move, space selects, enter opens; back returns', async () => {
   await page.locator('.vt').focus();
   await page.keyboard.press('Home');
