@@ -34,7 +34,7 @@ function servedPanel(filterName) {
       return;
     }
     box.replaceChildren(h('table', { class: 'data compact served-table' },
-      h('thead', null, h('tr', null, ['Model', 'Version', 'URI', 'Status', 'Backend', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', null, h('tr', null, ['Model', 'Version', 'URI', 'Status', 'Backend', 'Message'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', null, list.map((m) => h('tr', null,
         h('td', null, h('a', { href: modelHref(m.name) }, m.name)),
         h('td', null, m.version ? h('a', { href: versionHref(m.name, m.version) }, `v${m.version}`) : '—'),
