@@ -93,6 +93,8 @@ test('runs table: filter metrics.accuracy > 0.97 shows only the matching runs', 
 });
 
 test('a bad filter shows the server error in words', async () => {
+  await go(`#/experiments/${expId}`);
+  await readyTable();
   const box = page.getByLabel('Filter runs (search syntax)');
   await box.fill('metrics.accuracy >>> 1');
   await box.press('Enter');
@@ -109,6 +111,8 @@ test('a bad filter shows the server error in words', async () => {
 });
 
 test('sorting a column orders the runs on the server', async () => {
+  await go(`#/experiments/${expId}`);
+  await readyTable();
   const values = async () => page.$$eval('.vt-row', (rows) => rows.map((r) => {
     const i = [...document.querySelectorAll('.vt-head .c')].findIndex((c) => c.dataset.col === 'metrics.accuracy');
     return Number(r.children[i].textContent);
@@ -132,6 +136,8 @@ test('sorting a column orders the runs on the server', async () => {
 });
 
 test('columns: choose which params, metrics and tags to show', async () => {
+  await go(`#/experiments/${expId}`);
+  await readyTable();
   const head = (id) => page.locator(`.vt-head [data-col="${id}"]`);
   assert.equal(await head('metrics.f1_macro').count(), 1);
   assert.equal(await head('tags.team').count(), 0);
@@ -145,10 +151,13 @@ test('columns: choose which params, metrics and tags to show', async () => {
   await panel.getByRole('button', { name: 'Reset to default' }).click();
   await head('metrics.f1_macro').waitFor();
   assert.equal(await head('tags.team').count(), 0);
-  await page.locator('.columns-picker summary').click();
+  await page.keyboard.press('Escape');
+  await panel.waitFor({ state: 'hidden' });
 });
 
 test('the filter box suggests column keys', async () => {
+  await go(`#/experiments/${expId}`);
+  await readyTable();
   const box = page.getByLabel('Filter runs (search syntax)');
   await box.fill('');
   await box.pressSequentially('metrics.acc');
@@ -161,6 +170,8 @@ test('the filter box suggests column keys', async () => {
 });
 
 test('keyboard: arrows move, space selects, enter opens; back returns', async () => {
+  await go(`#/experiments/${expId}?sort=attributes.run_name:asc`);
+  await readyTable();
   await page.locator('.vt').focus();
   await page.keyboard.press('Home');
   await page.keyboard.press('ArrowDown');
@@ -239,6 +250,8 @@ test('run detail: metric chart with hover read-out', async () => {
 });
 
 test('artifacts: preview text, JSON and an image, with a download link', async () => {
+  const best = runs.reduce((a, r) => (metric(r, 'accuracy') > metric(a, 'accuracy') ? r : a));
+  await go(`#/experiments/${expId}/runs/${best.info.run_id}`);
   const tree = page.locator('.art-tree');
   await tree.getByRole('button', { name: /metadata\.json/ }).click();
   const pre = page.locator('.preview-text.json');

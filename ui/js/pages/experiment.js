@@ -99,6 +99,13 @@ export async function render(view, { id: expId }, query) {
   const colsPanel = h('div', { class: 'popover-panel' });
   const colsBtn = h('details', { class: 'popover columns-picker' }, h('summary', { class: 'btn' }, 'Columns'), colsPanel);
   colsBtn.addEventListener('toggle', () => { if (colsBtn.open) fillColumnsPanel(); });
+  // Close the column picker on a click elsewhere or Escape.
+  const closePicker = (e) => {
+    if (!view.isConnected) { document.removeEventListener('click', closePicker); document.removeEventListener('keydown', closePicker); return; }
+    if (colsBtn.open && (e.type === 'click' ? !colsBtn.contains(e.target) : e.key === 'Escape')) colsBtn.open = false;
+  };
+  document.addEventListener('click', closePicker);
+  document.addEventListener('keydown', closePicker);
 
   const tableWrap = h('div', { class: 'table-wrap' });
   view.replaceChildren(
