@@ -23,7 +23,10 @@ const metric = (r, k) => r.data.metrics.find((m) => m.key === k)?.value;
 const readyTable = () => page.waitForSelector('.vt[data-state=ready], .vt[data-state=error]');
 // Each test starts from a clean page: a failed test may leave a modal dialog open.
 async function go(hash) {
-  await page.evaluate(() => document.querySelectorAll('dialog').forEach((d) => d.remove())).catch(() => {});
+  await page.evaluate(() => {
+    document.querySelectorAll('dialog').forEach((d) => d.remove());
+    sessionStorage.clear(); // selections kept for Back
+  }).catch(() => {});
   await page.goto(`${BASE}/${hash}`);
 }
 
@@ -226,6 +229,14 @@ test('compare two runs: differences highlighted, overlaid chart, scatter', async
   await shot(page, 'compare', { fullPage: true, docs: 'compare.png' });
   await page.getByLabel('Show only rows that differ').check();
   assert.equal(await page.locator('.compare-table tr.same[data-key=criterion]').isVisible(), false);
+  // Back to the table: the two runs are still selected.
+  await page.goBack();
+  await readyTable();
+  await page.waitForFunction(() => document.querySelectorAll('.vt-row.selected').length === 2);
+  await page.getByRole('button', { name: 'Compare (2)' }).waitFor();
+  await page.locator('.vt-head input.select-all').check();
+  await page.locator('.vt-head input.select-all').uncheck();
+  assert.equal(await page.locator('.vt-row.selected').count(), 0);
 });
 
 test('run detail: metric chart with hover read-out', async () => {

@@ -74,6 +74,8 @@ export async function render(view, { id: expId }, query) {
     rows: [], token: null, gen: 0, loadingMore: null, keys: { metrics: new Set(), params: new Set(), tags: new Set() },
   };
   const colsKey = `weir.columns.${expId}`;
+  const selKey = `weir.selected.${expId}`; // kept for this tab, so Back from Compare keeps the choice
+  let restoreSelection = JSON.parse(sessionStorage.getItem(selKey) || '[]');
   let chosen = JSON.parse(localStorage.getItem(colsKey) || 'null');
 
   // --- header, toolbar -----------------------------------------------------------------------
@@ -127,6 +129,7 @@ export async function render(view, { id: expId }, query) {
       apply({ sort: formatSort({ id: colId, ascending: asc }) });
     },
     onSelect: (ids) => {
+      sessionStorage.setItem(selKey, JSON.stringify(ids));
       compareBtn.disabled = ids.length < 2;
       compareBtn.textContent = ids.length ? `Compare (${ids.length})` : 'Compare';
     },
@@ -229,6 +232,12 @@ export async function render(view, { id: expId }, query) {
     table.setEmptyText(state.filter ? 'No runs match this filter.' : 'This experiment has no runs yet.');
     table.setSort(state.sort);
     table.setRows(state.rows, { hasMore: !!state.token });
+    if (restoreSelection.length) {
+      const ids = new Set(state.rows.map((r) => r.id));
+      const keep = restoreSelection.filter((id) => ids.has(id));
+      restoreSelection = [];
+      if (keep.length) { table.selected = new Set(keep); table.setRows(state.rows, { hasMore: !!state.token }); table.opts.onSelect(keep); }
+    }
     updateStatus();
     table.el.dataset.state = 'ready';
     // Timings of the latest search, read by the scale test: the API call, then our own work.
