@@ -226,6 +226,7 @@ test('compare two runs: differences highlighted, overlaid chart, scatter', async
   await page.getByLabel('Metric to chart').selectOption('accuracy');
   await page.waitForSelector('.compare-chart svg path.line');
   await page.mouse.move(0, 0);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await shot(page, 'compare', { fullPage: true, docs: 'compare.png' });
   await page.getByLabel('Show only rows that differ').check();
   assert.equal(await page.locator('.compare-table tr.same[data-key=criterion]').isVisible(), false);
@@ -285,6 +286,7 @@ test('artifacts: preview text, JSON and an image, with a download link', async (
   await page.waitForFunction(() => document.querySelector('img.preview-img')?.naturalWidth > 0);
   await page.locator('.artifacts').scrollIntoViewIfNeeded();
   await shot(page, 'run-artifacts');
+  await page.evaluate(() => window.scrollTo(0, 0));
   await shot(page, 'run', { fullPage: true });
 });
 
@@ -400,6 +402,7 @@ test('dark mode is applied and readable', async () => {
   await shot(page, 'runs-table-dark');
   await go(`#/compare?runs=${runs.slice(0, 3).map((r) => r.info.run_id).join(',')}`);
   await page.waitForSelector('.compare-chart svg path.line');
+  await page.evaluate(() => window.scrollTo(0, 0));
   await shot(page, 'compare-dark', { fullPage: true });
   await page.emulateMedia({ colorScheme: 'light' });
 });

@@ -59,7 +59,8 @@ export class RunsTable {
 
   setColumns(columns) {
     this.columns = columns;
-    const tpl = ['36px', ...columns.map((c) => `${c.width || 130}px`)].join(' ');
+    // The last column takes any spare width, so rows always span the table.
+    const tpl = ['36px', ...columns.map((c, i) => (i === columns.length - 1 ? `minmax(${c.width || 130}px, 1fr)` : `${c.width || 130}px`))].join(' ');
     this.el.style.setProperty('--vt-cols', tpl);
     this.el.style.setProperty('--vt-width', `${36 + columns.reduce((a, c) => a + (c.width || 130), 0)}px`);
     this.el.setAttribute('aria-colcount', String(columns.length + 1));
