@@ -32,6 +32,13 @@ def sha256_file(path) -> str:
     return h.hexdigest()
 
 
+def _dst(tmp_path: Path, name: str) -> str:
+    """A fresh download directory (2.x clients require it to exist)."""
+    d = tmp_path / name
+    d.mkdir(parents=True, exist_ok=True)
+    return str(d)
+
+
 def tree(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
@@ -65,7 +72,7 @@ def test_log_artifact_roundtrip(run_id, client, tmp_path):
     assert files["notes.txt"].file_size == len("hello artifacts\n")
     assert files["texts"].is_dir is True
     assert [f.path for f in client.list_artifacts(run_id, "texts")] == ["texts/notes.txt"]
-    out = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="notes.txt", dst_path=str(tmp_path / "dl")))
+    out = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="notes.txt", dst_path=_dst(tmp_path, "dl")))
     assert out.read_text() == "hello artifacts\n"
     # listing a file (rather than a directory) is empty
     assert client.list_artifacts(run_id, "notes.txt") == []
@@ -90,10 +97,10 @@ def test_log_artifacts_nested_dirs(run_id, client, tmp_path):
         ("visualizations/sub/deeper/bin.dat", 1024),
         ("visualizations/sub/deeper/c.json", 8),
     ]
-    dst = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="visualizations", dst_path=str(tmp_path / "dl")))
+    dst = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="visualizations", dst_path=_dst(tmp_path, "dl")))
     assert tree(dst) == tree(src)
     # the whole run at once
-    everything = Path(client.download_artifacts(run_id, "", str(tmp_path / "all")))
+    everything = Path(client.download_artifacts(run_id, "", _dst(tmp_path, "all")))
     assert tree(everything / "visualizations") == tree(src)
     # without artifact_path the directory's content lands at the root
     mlflow.log_artifacts(str(src / "sub" / "deeper"))
@@ -121,7 +128,7 @@ def test_overwrite_and_empty_file(run_id, tmp_path):
     empty = tmp_path / "empty.bin"
     empty.write_bytes(b"")
     mlflow.log_artifact(str(empty))
-    out = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="empty.bin", dst_path=str(tmp_path / "dl"))
+    out = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="empty.bin", dst_path=_dst(tmp_path, "dl"))
     assert Path(out).read_bytes() == b""
 
 
@@ -235,7 +242,7 @@ def test_big_file_roundtrip(run_id, client, tmp_path):
     mlflow.log_artifact(str(src), artifact_path="blobs")
     (info,) = client.list_artifacts(run_id, "blobs")
     assert info.file_size == size
-    out = client.download_artifacts(run_id, "blobs/big.bin", str(tmp_path / "dl"))
+    out = client.download_artifacts(run_id, "blobs/big.bin", _dst(tmp_path, "dl"))
     assert os.path.getsize(out) == size
     assert sha256_file(out) == sha256_file(src)
 
@@ -256,9 +263,9 @@ def test_multipart_upload_path(run_id, client, tmp_path, monkeypatch, server):
     mlflow.log_artifact(str(small), artifact_path="mp")
     files = {f.path: f.file_size for f in client.list_artifacts(run_id, "mp")}
     assert files == {"mp/mp.bin": src.stat().st_size, "mp/small.txt": small.stat().st_size}
-    out = client.download_artifacts(run_id, "mp/mp.bin", str(tmp_path / "dl"))
+    out = client.download_artifacts(run_id, "mp/mp.bin", _dst(tmp_path, "dl"))
     assert sha256_file(out) == sha256_file(src)
-    assert Path(client.download_artifacts(run_id, "mp/small.txt", str(tmp_path / "dl2"))).read_text() == (
+    assert Path(client.download_artifacts(run_id, "mp/small.txt", _dst(tmp_path, "dl2"))).read_text() == (
         "below the multipart threshold"
     )
 
