@@ -135,8 +135,9 @@ def _server_command(port: int, backend_uri: str, artifacts: Path) -> list[str]:
     if TARGET == "weir":
         binary = _weir_bin()
         if not os.access(binary, os.X_OK):
-            raise pytest.UsageError(
-                f"weir binary not found at {binary}: build it (cargo build --release) or set WEIR_BIN"
+            pytest.exit(
+                f"weir binary not found at {binary}: build it (cargo build --release) or set WEIR_BIN",
+                returncode=4,
             )
         return [binary, *flags, *extra]
     python = os.environ.get("WEIR_MLFLOW_SERVER_PYTHON", sys.executable)
@@ -196,6 +197,10 @@ def server(server_dir: Path):
         pg = _Postgres()
         pg.create()
         backend_uri = pg.uri
+        if TARGET == "mlflow":
+            # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the reference server's venv has
+            # psycopg2, so name the driver. Weir gets the plain URI, as users write it.
+            backend_uri = backend_uri.replace("postgresql://", "postgresql+psycopg2://", 1)
 
     port = _free_port()
     cmd = _server_command(port, backend_uri, artifacts)
