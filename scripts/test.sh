@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
 # Weir's whole test suite: the one command README.md documents and CI (.ci/run) calls.
 #
-#   scripts/test.sh            # everything
-#   scripts/test.sh rust       # only the named stages: lint rust python
+#   scripts/test.sh                 # every stage
+#   scripts/test.sh rust python     # only the named stages: lint rust python ui deploy bench
 #
-# Needs: the Rust toolchain, Python 3.11 with venv+pip, PostgreSQL at 127.0.0.1:5432 (started
-# here when it is installed but stopped). Everything else it installs itself (pinned).
+# Needs: the Rust toolchain, Python 3.11 with venv+pip, Node.js + npm, and PostgreSQL at
+# 127.0.0.1:5432 (started here when installed but stopped). Everything else is installed by the
+# scripts it calls, pinned: the mlflow clients, SeaweedFS (S3), Chromium (apt), playwright-core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}
 export WEIR_CACHE_DIR=${WEIR_CACHE_DIR:-$HOME/.cache/weir}
 export WEIR_BIN=${WEIR_BIN:-$CARGO_TARGET_DIR/release/weir}
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(lint rust python)
+[ ${#stages[@]} -eq 0 ] && stages=(lint rust python ui deploy)
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
 
 step "PostgreSQL"
 scripts/ensure-postgres.sh
+
+# An S3-compatible server (SeaweedFS) for the artifact tests; stopped on exit.
+if want rust || want python; then
+  step "S3-compatible server (SeaweedFS)"
+  eval "$(scripts/s3-server.sh start)"
+  export WEIR_REQUIRE_S3=1
+  trap 'scripts/s3-server.sh stop' EXIT
+fi
 
 if want lint; then
   step "cargo fmt --check"
@@ -26,15 +36,36 @@ if want lint; then
   cargo clippy --release --all-targets --locked -- -D warnings
 fi
 
+step "cargo build --release"
+cargo build --release --locked
+
 if want rust; then
-  step "cargo build --release"
-  cargo build --release --locked
-  step "cargo test --release (unit, store conformance on SQLite + PostgreSQL, HTTP)"
+  step "cargo test --release (unit, store conformance on SQLite + PostgreSQL, HTTP, artifacts, replicas)"
   cargo test --release --locked
 fi
 
 if want python; then
-  step "end-to-end with the real mlflow client"
-  scripts/run-python-tests.sh --client all --backend all
+  step "end-to-end with the real mlflow client (3.17.2 and 2.22.5) on SQLite and PostgreSQL"
+  scripts/run-python-tests.sh --client all --backend all -q
+  step "end-to-end: artifacts proxied to S3"
+  WEIR_TEST_SERVER_ARGS="--artifacts-destination s3://$WEIR_TEST_S3_BUCKET/proxied-$RANDOM" \
+  MLFLOW_S3_ENDPOINT_URL=$WEIR_TEST_S3_ENDPOINT \
+    scripts/run-python-tests.sh --client all --backend sqlite -q tests/python/test_artifacts.py tests/python/test_registry.py
+  step "end-to-end: --no-serve-artifacts, the client writes to S3 directly"
+  direct="s3://$WEIR_TEST_S3_BUCKET/direct-$RANDOM"
+  WEIR_TEST_DIRECT_S3=$direct MLFLOW_S3_ENDPOINT_URL=$WEIR_TEST_S3_ENDPOINT \
+  WEIR_TEST_SERVER_ARGS="--no-serve-artifacts --default-artifact-root $direct" \
+    scripts/run-python-tests.sh --client 3 --backend sqlite -q tests/python/test_artifacts_direct_s3.py
 fi
-step "all requested stages passed: ${stages[*]}"
+
+if want ui; then
+  step "web UI in headless Chromium"
+  scripts/run-ui-tests.sh --scale-runs "${WEIR_UI_SCALE_RUNS:-10000}"
+fi
+
+if want deploy; then
+  step "deployment files (Dockerfile, k8s, KServe, Kubeflow example)"
+  scripts/check-deploy.sh --no-build
+fi
+
+step "all requested stages passed (${stages[*]}) in $(( $(date +%s) - started ))s"

@@ -217,6 +217,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/3.0/mlflow/server-info", get(meta::server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(meta::server_info))
+        .route("/", get(crate::ui::index))
+        .route("/static/{*path}", get(crate::ui::asset))
         .route("/health", get(meta::health))
         .route("/version", get(meta::version))
         .route("/metrics", get(crate::telemetry::metrics_handler))

@@ -15,6 +15,7 @@
 //!   module with SQL in it.
 //! - [`artifacts`]: artifact repositories (local directory, S3) behind one streaming trait, and
 //!   the one `safe_path` check every artifact path passes.
+//! - [`ui`]: the web UI's files (from `ui/`, embedded at build time).
 //! - [`telemetry`]: logging and the Prometheus registry.
 #![forbid(unsafe_code)]
 
@@ -30,5 +31,6 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod tracking;
+pub mod ui;
 
 pub use error::{Error, Result};

@@ -221,6 +221,23 @@ pub async fn presigned(Path(path): Path<String>) -> Result<Response> {
     ))
 }
 
+/// Listing entries named relative to the artifact root rather than the listed directory.
+pub(crate) fn relative_to(
+    files: Vec<crate::artifacts::FileInfo>,
+    dir: &RelPath,
+) -> Vec<crate::artifacts::FileInfo> {
+    let prefix = dir.as_string();
+    files
+        .into_iter()
+        .map(|mut fi| {
+            if !prefix.is_empty() {
+                fi.path = format!("{prefix}/{}", fi.path);
+            }
+            fi
+        })
+        .collect()
+}
+
 /// `GET /api/2.0/mlflow/artifacts/list?run_id&path`: a run's artifacts, wherever they live.
 pub async fn list_run_artifacts(State(s): State<AppState>, f: Fields) -> Result<Response> {
     let run = s
@@ -230,17 +247,7 @@ pub async fn list_run_artifacts(State(s): State<AppState>, f: Fields) -> Result<
     let sub = safe_path(&f.str("path")?.unwrap_or_default())?;
     let root_uri = run.info.artifact_uri.clone();
     let (repo, base) = s.artifacts.resolve(&root_uri).await?;
-    let files = repo.list(&base.join(&sub)).await?;
-    let prefix = sub.as_string();
-    let files: Vec<_> = files
-        .into_iter()
-        .map(|mut fi| {
-            if !prefix.is_empty() {
-                fi.path = format!("{prefix}/{}", fi.path);
-            }
-            fi
-        })
-        .collect();
+    let files = relative_to(repo.list(&base.join(&sub)).await?, &sub);
     if files.is_empty() {
         return ok(json!({ "root_uri": root_uri }));
     }

@@ -130,7 +130,7 @@ pub async fn list_artifacts(
     let m = s.registry.store.get_logged_model(&id).await?;
     let sub = crate::artifacts::safe_path(&f.str("artifact_directory_path")?.unwrap_or_default())?;
     let (repo, base) = s.artifacts.resolve(&m.info.artifact_uri).await?;
-    let files = repo.list(&base.join(&sub)).await?;
+    let files = super::artifacts::relative_to(repo.list(&base.join(&sub)).await?, &sub);
     if files.is_empty() {
         return Ok(empty());
     }

@@ -385,7 +385,8 @@ impl ArtifactRepo for S3Repo {
             for p in resp.common_prefixes() {
                 if let Some(name) = p.prefix().and_then(|k| k.strip_prefix(&prefix)) {
                     let name = name.trim_end_matches('/');
-                    if !name.is_empty() && !(dir.is_root() && name.starts_with(RESERVED_PREFIX)) {
+                    let reserved = dir.is_root() && name.starts_with(RESERVED_PREFIX);
+                    if !name.is_empty() && !reserved {
                         out.push(FileInfo {
                             path: name.to_owned(),
                             is_dir: true,
