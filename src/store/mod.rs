@@ -12,6 +12,7 @@ mod builder;
 mod migrate;
 mod registry;
 mod tracking;
+mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -287,6 +288,8 @@ pub struct SqlStore {
     reader: AnyPool,
     /// What to print in logs: the URI with any password masked.
     display_uri: String,
+    /// The group-commit writer for run data (see `writer`).
+    batcher: tokio::sync::mpsc::Sender<writer::Job>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -397,6 +400,7 @@ impl SqlStore {
             .await?;
         Ok(SqlStore {
             dialect: Dialect::Sqlite,
+            batcher: writer::spawn(writer.clone(), Dialect::Sqlite),
             writer,
             reader,
             display_uri: display_uri.to_owned(),
@@ -412,6 +416,7 @@ impl SqlStore {
             .await?;
         Ok(SqlStore {
             dialect: Dialect::Postgres,
+            batcher: writer::spawn(pool.clone(), Dialect::Postgres),
             writer: pool.clone(),
             reader: pool,
             display_uri: display_uri.to_owned(),

@@ -6,12 +6,10 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::builder::{Arg, OrderSpec, Sql, Target};
+use super::builder::{OrderSpec, Sql, Target};
+use super::writer;
 use super::*;
 use crate::search::Entity;
-
-/// Rows per multi-row INSERT (keeps argument counts far below both engines' limits).
-const INSERT_CHUNK: usize = 200;
 
 fn query(sql: &Sql) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments<'_>> {
     sqlx::query_with(&sql.text, sql.arguments())
@@ -55,15 +53,6 @@ fn run_info_from_row(r: &AnyRow) -> Result<RunInfo> {
 
 fn metric_value(value: f64, is_nan: i64) -> MetricValue {
     MetricValue(if is_nan != 0 { f64::NAN } else { value })
-}
-
-/// NaN cannot be stored in SQLite (it becomes NULL): store 0 with a flag, as MLflow does.
-fn storable(v: f64) -> (f64, i64) {
-    if v.is_nan() {
-        (0.0, 1)
-    } else {
-        (v, 0)
-    }
 }
 
 fn run_not_found(run_id: &str) -> Error {
@@ -303,234 +292,6 @@ impl SqlStore {
             .await?
             .map(|_| ())
             .ok_or_else(|| run_not_found(run_id))
-    }
-
-    async fn insert_params(
-        tx: &mut Transaction<'static, Any>,
-        dialect: Dialect,
-        run_id: &str,
-        params: &[KeyValue],
-    ) -> Result<()> {
-        if params.is_empty() {
-            return Ok(());
-        }
-        // Params are immutable: compare with what is stored first.
-        let keys: Vec<String> = params.iter().map(|p| p.key.clone()).collect();
-        let mut s = Sql::new(dialect);
-        s.push("SELECT key, value FROM params WHERE run_uuid = ")
-            .str(run_id)
-            .push(" AND key IN ")
-            .str_list(&keys);
-        let existing: HashMap<String, String> = query(&s)
-            .fetch_all(&mut **tx)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_>>()?;
-        let mut fresh = Vec::new();
-        for p in params {
-            match existing.get(&p.key) {
-                Some(old) if *old != p.value => {
-                    return Err(Error::invalid(format!(
-                        "Changing param values is not allowed. Param with key='{}' was already logged with value='{}' for run ID='{}'. Attempted logging new value '{}'.",
-                        p.key, old, run_id, p.value
-                    )))
-                }
-                Some(_) => {}
-                None => fresh.push(p),
-            }
-        }
-        for chunk in fresh.chunks(INSERT_CHUNK) {
-            let mut s = Sql::new(dialect);
-            s.push("INSERT INTO params (run_uuid, key, value) VALUES ");
-            for (i, p) in chunk.iter().enumerate() {
-                if i > 0 {
-                    s.push(", ");
-                }
-                s.push("(")
-                    .str(run_id)
-                    .push(", ")
-                    .str(&p.key)
-                    .push(", ")
-                    .str(&p.value)
-                    .push(")");
-            }
-            s.push(" ON CONFLICT (run_uuid, key) DO NOTHING");
-            query(&s).execute(&mut **tx).await?;
-        }
-        Ok(())
-    }
-
-    async fn upsert_tags(
-        tx: &mut Transaction<'static, Any>,
-        dialect: Dialect,
-        run_id: &str,
-        tags: &[KeyValue],
-    ) -> Result<()> {
-        // The last value for a key in one batch wins.
-        let mut last: Vec<&KeyValue> = Vec::new();
-        for t in tags {
-            last.retain(|x| x.key != t.key);
-            last.push(t);
-        }
-        for chunk in last.chunks(INSERT_CHUNK) {
-            let mut s = Sql::new(dialect);
-            s.push("INSERT INTO tags (run_uuid, key, value) VALUES ");
-            for (i, t) in chunk.iter().enumerate() {
-                if i > 0 {
-                    s.push(", ");
-                }
-                s.push("(")
-                    .str(run_id)
-                    .push(", ")
-                    .str(&t.key)
-                    .push(", ")
-                    .str(&t.value)
-                    .push(")");
-            }
-            s.push(" ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value");
-            query(&s).execute(&mut **tx).await?;
-        }
-        // The run name lives in two places; keep them in step, as MLflow does.
-        if let Some(t) = last
-            .iter()
-            .rev()
-            .find(|t| t.key == crate::tracking::RUN_NAME_TAG)
-        {
-            sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
-                .bind(t.value.clone())
-                .bind(run_id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn insert_metrics(
-        tx: &mut Transaction<'static, Any>,
-        dialect: Dialect,
-        run_id: &str,
-        metrics: &[NewMetric],
-    ) -> Result<()> {
-        if metrics.is_empty() {
-            return Ok(());
-        }
-        for chunk in metrics.chunks(INSERT_CHUNK) {
-            let mut s = Sql::new(dialect);
-            s.push(
-                "INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest) VALUES ",
-            );
-            for (i, m) in chunk.iter().enumerate() {
-                let (v, nan) = storable(m.value);
-                if i > 0 {
-                    s.push(", ");
-                }
-                s.push("(")
-                    .str(run_id)
-                    .push(", ")
-                    .str(&m.key)
-                    .push(", ")
-                    .i64(m.step)
-                    .push(", ")
-                    .i64(m.timestamp);
-                s.push(", ").arg(Arg::F64(v)).push(", ").i64(nan).push(", ");
-                for (j, o) in [&m.model_id, &m.dataset_name, &m.dataset_digest]
-                    .into_iter()
-                    .enumerate()
-                {
-                    if j > 0 {
-                        s.push(", ");
-                    }
-                    s.arg(o.clone().map(Arg::Str).unwrap_or(Arg::NullStr));
-                }
-                s.push(")");
-            }
-            s.push(" ON CONFLICT DO NOTHING");
-            query(&s).execute(&mut **tx).await?;
-        }
-        // Points logged against an MLflow 3 logged model are also filed under that model.
-        let linked: Vec<&NewMetric> = metrics.iter().filter(|m| m.model_id.is_some()).collect();
-        for chunk in linked.chunks(INSERT_CHUNK) {
-            let mut s = Sql::new(dialect);
-            s.push(
-                "INSERT INTO logged_model_metrics (model_id, run_uuid, key, step, timestamp, value, is_nan, dataset_name, dataset_digest) VALUES ",
-            );
-            for (i, m) in chunk.iter().enumerate() {
-                let (v, nan) = storable(m.value);
-                if i > 0 {
-                    s.push(", ");
-                }
-                s.push("(")
-                    .str(m.model_id.as_deref().unwrap_or_default())
-                    .push(", ")
-                    .str(run_id);
-                s.push(", ")
-                    .str(&m.key)
-                    .push(", ")
-                    .i64(m.step)
-                    .push(", ")
-                    .i64(m.timestamp);
-                s.push(", ").arg(Arg::F64(v)).push(", ").i64(nan).push(", ");
-                s.arg(m.dataset_name.clone().map(Arg::Str).unwrap_or(Arg::NullStr))
-                    .push(", ");
-                s.arg(
-                    m.dataset_digest
-                        .clone()
-                        .map(Arg::Str)
-                        .unwrap_or(Arg::NullStr),
-                )
-                .push(")");
-            }
-            s.push(" ON CONFLICT DO NOTHING");
-            query(&s).execute(&mut **tx).await?;
-        }
-        // Latest value per key: the greatest (step, timestamp, value), as MLflow defines it.
-        let mut latest: Vec<&NewMetric> = Vec::new();
-        for m in metrics {
-            match latest.iter_mut().find(|x| x.key == m.key) {
-                Some(x) => {
-                    if (m.step, m.timestamp, storable(m.value).0)
-                        > (x.step, x.timestamp, storable(x.value).0)
-                    {
-                        *x = m;
-                    }
-                }
-                None => latest.push(m),
-            }
-        }
-        for chunk in latest.chunks(INSERT_CHUNK) {
-            let mut s = Sql::new(dialect);
-            s.push("INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES ");
-            for (i, m) in chunk.iter().enumerate() {
-                let (v, nan) = storable(m.value);
-                if i > 0 {
-                    s.push(", ");
-                }
-                s.push("(")
-                    .str(run_id)
-                    .push(", ")
-                    .str(&m.key)
-                    .push(", ")
-                    .arg(Arg::F64(v));
-                s.push(", ")
-                    .i64(nan)
-                    .push(", ")
-                    .i64(m.timestamp)
-                    .push(", ")
-                    .i64(m.step)
-                    .push(")");
-            }
-            s.push(
-                " ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, \
-                 timestamp = excluded.timestamp, step = excluded.step \
-                 WHERE excluded.step > latest_metrics.step \
-                    OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp) \
-                    OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp \
-                        AND excluded.value > latest_metrics.value)",
-            );
-            query(&s).execute(&mut **tx).await?;
-        }
-        Ok(())
     }
 }
 
@@ -831,7 +592,8 @@ impl TrackingStore for SqlStore {
         .bind(artifact_uri.clone())
         .execute(&mut *tx)
         .await?;
-        Self::upsert_tags(&mut tx, self.dialect, &run_id, &run.tags).await?;
+        let tags: Vec<(&str, &KeyValue)> = run.tags.iter().map(|t| (run_id.as_str(), t)).collect();
+        writer::upsert_tags(&mut tx, self.dialect, &tags).await?;
         tx.commit().await?;
         // Tags come back in the order the client sent them, as MLflow answers.
         let mut tags: Vec<KeyValue> = Vec::new();
@@ -886,13 +648,8 @@ impl TrackingStore for SqlStore {
         s.push(" WHERE run_uuid = ").str(run_id);
         query(&s).execute(&mut *tx).await?;
         if let Some(n) = &u.run_name {
-            Self::upsert_tags(
-                &mut tx,
-                self.dialect,
-                run_id,
-                &[KeyValue::new(crate::tracking::RUN_NAME_TAG, n.clone())],
-            )
-            .await?;
+            let tag = KeyValue::new(crate::tracking::RUN_NAME_TAG, n.clone());
+            writer::upsert_tags(&mut tx, self.dialect, &[(run_id, &tag)]).await?;
         }
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_uuid = $1");
         let row = sqlx::query(&sql).bind(run_id).fetch_one(&mut *tx).await?;
@@ -928,13 +685,17 @@ impl TrackingStore for SqlStore {
         params: &[KeyValue],
         tags: &[KeyValue],
     ) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        self.check_run_active(&mut tx, run_id).await?;
-        Self::insert_params(&mut tx, self.dialect, run_id, params).await?;
-        Self::upsert_tags(&mut tx, self.dialect, run_id, tags).await?;
-        Self::insert_metrics(&mut tx, self.dialect, run_id, metrics).await?;
-        tx.commit().await?;
-        Ok(())
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let job = writer::Job {
+            run_id: run_id.to_owned(),
+            metrics: metrics.to_vec(),
+            params: params.to_vec(),
+            tags: tags.to_vec(),
+            reply,
+        };
+        let gone = || Error::unavailable("The store is shutting down");
+        self.batcher.send(job).await.map_err(|_| gone())?;
+        outcome.await.map_err(|_| gone())?
     }
 
     async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
