@@ -17,6 +17,9 @@ use weir::serving::Serving;
 
 const ROW: &str = r#"{"inputs": [[5.1, 3.5, 1.4, 0.2]]}"#;
 
+/// A model logged with the sklearn flavor only.
+const SKLEARN_MLMODEL: &str = "flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n  sklearn:\n    pickled_model: model.skops\n";
+
 /// A captured `curl` line: method, path, content type, body.
 fn parse_curl(cmd: &str) -> Option<(String, String, Option<String>, String)> {
     let method = cmd.split(" -X ").nth(1)?.split(' ').next()?.to_owned();
@@ -363,11 +366,7 @@ async fn readiness_says_why_until_the_model_loads() {
 
     // A model without an onnx flavor is refused, naming what it has.
     let sk = tempfile::tempdir().unwrap();
-    std::fs::write(
-        sk.path().join("MLmodel"),
-        "flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n  sklearn:\n    pickled_model: model.skops\n",
-    )
-    .unwrap();
+    std::fs::write(sk.path().join("MLmodel"), SKLEARN_MLMODEL).unwrap();
     let (s, loaded) = serve_uri(
         sk.path().to_str().unwrap(),
         BackendChoice::Auto,
@@ -557,8 +556,17 @@ impl Tracking {
     /// Upload a bundled model under the artifact proxy and register it as a new version.
     async fn register(&self, name: &str, model: &str, key: &str) -> String {
         let client = reqwest::Client::new();
-        for f in ["MLmodel", "model.onnx", "conda.yaml"] {
-            let bytes = std::fs::read(models().join(model).join(f)).unwrap();
+        let files: &[&str] = if model == "sklearn" {
+            &["MLmodel"]
+        } else {
+            &["MLmodel", "model.onnx", "conda.yaml"]
+        };
+        for f in files {
+            let bytes = if model == "sklearn" {
+                SKLEARN_MLMODEL.as_bytes().to_vec()
+            } else {
+                std::fs::read(models().join(model).join(f)).unwrap()
+            };
             let r = client
                 .put(format!(
                     "{}/api/2.0/mlflow-artifacts/artifacts/reg/{key}/model/{f}",
@@ -794,10 +802,66 @@ async fn models_serve_resolves_over_http_and_follows_the_alias() {
         eprintln!("resolver hidden: {hide_weir_resolver}: v2 after {took:?}, {ok} ok");
         assert_eq!(failed, 0);
 
-        // Fixed versions, stages and the run-less forms resolve too; downloads are cached.
+        // A version that cannot load: the previous one keeps serving, and health says why.
+        let bad = t.register("iris-onnx", "sklearn", "c").await;
+        t.set_alias("iris-onnx", "champion", &bad).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while serving.models[0].status().message.is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the failed reload was not reported"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let r = call(&app, "GET", "/health", None, "").await;
+        assert_eq!(r.status, 200);
+        assert!(
+            r.body.contains(&format!("cannot load version {bad}")),
+            "{}",
+            r.body
+        );
+        assert!(
+            r.body.contains(&format!("still serving version {v2}")),
+            "{}",
+            r.body
+        );
+        let r = call(&app, "POST", "/invocations", Some("application/json"), ROW).await;
+        assert_eq!(r.header("x-weir-model-version"), Some(v2.as_str()));
+        let listing = call(&app, "GET", "/ajax-api/2.0/weir/served-models", None, "")
+            .await
+            .json();
+        assert_eq!(listing["models"][0]["status"], "READY");
+        assert!(listing["models"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("flavors found"));
+        let m = call(&app, "GET", "/metrics", None, "").await.body;
+        assert!(
+            m.contains("weir_model_load_failures_total{model=\"iris-onnx\",stage=\"load\"}"),
+            "{m}"
+        );
+        // Moving back to a good version clears it.
+        t.set_alias("iris-onnx", "champion", &v1).await;
+        let mut versions = serving.models[0].versions();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            versions.wait_for(|v| v.as_deref() == Some(v1.as_str())),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(call(&app, "GET", "/health", None, "").await.body, "\n");
+
+        // Fixed versions and stages resolve too; downloads are cached.
+        t.api(
+            reqwest::Method::POST,
+            "model-versions/transition-stage",
+            json!({"name": "iris-onnx", "version": v2, "stage": "Production", "archive_existing_versions": false}),
+        )
+        .await;
         for (uri, want) in [
             (format!("models:/iris-onnx/{v1}"), v1.clone()),
-            ("models:/iris-onnx/latest".to_owned(), v2.clone()),
+            ("models:/iris-onnx/Production".to_owned(), v2.clone()),
         ] {
             let (serving, _) = remote_serving(&t, &uri, cache.path()).await;
             assert_eq!(
@@ -809,7 +873,19 @@ async fn models_serve_resolves_over_http_and_follows_the_alias() {
         let cached: Vec<_> = std::fs::read_dir(cache.path().join("iris-onnx"))
             .unwrap()
             .collect();
-        assert_eq!(cached.len(), 2, "one cache entry per version");
+        assert_eq!(
+            cached.len(),
+            3,
+            "one cache entry per version (v1, v2 and the bad v3), each downloaded once"
+        );
+
+        // `latest` is the version that cannot load: not ready, saying why.
+        let (serving, _) = remote_serving(&t, "models:/iris-onnx/latest", cache.path()).await;
+        let err = wait_loaded(&serving.models[0]).await.unwrap_err();
+        assert!(
+            err.contains(&format!("version {bad}")) && err.contains("flavors found"),
+            "{err}"
+        );
 
         // A missing alias: not ready, retrying, saying why.
         let (serving, app) = remote_serving(&t, "models:/iris-onnx@nope", cache.path()).await;
