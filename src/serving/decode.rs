@@ -246,7 +246,9 @@ fn flatten(v: &J) -> Result<(Vec<usize>, Vec<&J>)> {
             None => break,
         }
     }
-    let mut leaves = Vec::with_capacity(shape.iter().product());
+    // The first elements only suggest the size: a ragged body must not make us reserve more.
+    let expected = super::tensor::num_elements(&shape).unwrap_or(usize::MAX);
+    let mut leaves = Vec::with_capacity(expected.min(1 << 16));
     fn walk<'a>(v: &'a J, depth: usize, shape: &[usize], out: &mut Vec<&'a J>) -> bool {
         if depth == shape.len() {
             if matches!(v, J::Arr(_) | J::Obj(_)) {
@@ -262,7 +264,7 @@ fn flatten(v: &J) -> Result<(Vec<usize>, Vec<&J>)> {
             _ => false,
         }
     }
-    if !walk(v, 0, &shape, &mut leaves) {
+    if !walk(v, 0, &shape, &mut leaves) || leaves.len() != expected {
         return Err(DecodeError::BadRequest(
             "Invalid input. The input must be a nested list of scalars with every row of the same length (found a ragged list or a dictionary inside it).".into(),
         ));
@@ -925,6 +927,20 @@ mod tests {
         }
         assert!(decode_csv(&[0xff, 0xfe], &s).is_err());
         assert!(decode_csv(b"", &s).is_err());
+    }
+
+    #[test]
+    fn ragged_bodies_cannot_make_us_reserve_memory() {
+        // Long first rows at every level, then short ones: the shape guessed from the first
+        // elements (3000 x 3000 x 3000) is far more than the body holds.
+        let level3 = format!("[{}]", vec!["1"; 3000].join(","));
+        let level2 = format!("[{level3},{}]", vec!["[1]"; 2999].join(","));
+        let body = format!(
+            "{{\"inputs\": [{level2},{}]}}",
+            vec!["[[1]]"; 2999].join(",")
+        );
+        let e = decode_json(body.as_bytes(), &iris()).unwrap_err();
+        assert!(e.message().contains("ragged"), "{e:?}");
     }
 
     #[test]

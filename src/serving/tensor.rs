@@ -171,6 +171,11 @@ impl Data {
     }
 }
 
+/// How many elements a shape holds; `None` when that overflows (a hostile shape).
+pub fn num_elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 /// A dense tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {

@@ -79,8 +79,7 @@ fn load_tract(_path: &Path, _workers: usize) -> Result<Engine, String> {
 
 /// Check a tensor's shape against its data before handing it to an engine (engines assert).
 pub(crate) fn check_len(t: &Tensor) -> Result<(), String> {
-    let n: usize = t.shape.iter().product();
-    if n == t.data.len() {
+    if super::tensor::num_elements(&t.shape) == Some(t.data.len()) {
         Ok(())
     } else {
         Err(format!(
