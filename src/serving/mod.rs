@@ -19,6 +19,18 @@
 //! - [`served`]: the models a process serves, their status, and the hot-reload watcher.
 //! - [`json`], [`decode`], [`kserve`], [`encode`], [`tensor`]: the wire formats, pure functions.
 //! - [`http`]: the routes of both roles. [`metrics`]: `weir_*` Prometheus metrics.
+//!
+//! Where Weir answers differently from `mlflow models serve` 3.17.2 (everything else follows
+//! `scoring_onnx_champion.txt`, and `tests/serving.rs` replays that capture):
+//!
+//! - CSV works for tensor-signature models (columns in order, cast to the input's dtype); MLflow
+//!   answers 400 `TensorSpec only supports numpy types`. A first line of numbers is data, not a
+//!   header; a leading unnamed column (the DataFrame index) is dropped.
+//! - `{"inputs": {"<onnx input name>": ...}}` is accepted for a single-input model (MLflow: 400).
+//! - A missing Content-Type is 415 (MLflow: 500); Parquet is 415 (Weir has no Parquet reader).
+//! - Schema errors say `Failed to enforce schema of data with schema '[Tensor(...)]'. Error: ...`
+//!   without MLflow's pandas rendering of the data; codes and classes are MLflow's.
+//! - Responses always carry `x-weir-model-version`; 503s carry `Retry-After`.
 
 pub mod backend;
 pub mod cache;
