@@ -33,7 +33,29 @@ pub fn expected(model: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// Make sure ONNX Runtime's library is where Weir looks (ORT_DYLIB_PATH, or the cache that
+/// scripts/fetch-onnxruntime.sh fills): on a fresh machine, run that script once. Called before
+/// anything loads a model, since the library is loaded (or found missing) once per process.
+pub fn ensure_onnx_runtime() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let found = weir::serving::backend::ort::library_candidates()
+            .iter()
+            .any(|p| p.is_file());
+        if found {
+            return;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-onnxruntime.sh");
+        eprintln!("ONNX Runtime not found: running {}", script.display());
+        match std::process::Command::new("bash").arg(&script).status() {
+            Ok(s) if s.success() => {}
+            other => eprintln!("{} failed: {other:?}", script.display()),
+        }
+    });
+}
+
 pub fn config(backend: BackendChoice, workers: usize, queue: usize, cache: &Path) -> ServingConfig {
+    ensure_onnx_runtime();
     ServingConfig {
         backend,
         workers,
@@ -45,6 +67,7 @@ pub fn config(backend: BackendChoice, workers: usize, queue: usize, cache: &Path
 
 /// ONNX Runtime must be available to these tests: say how to get it instead of skipping.
 pub fn require_ort() {
+    ensure_onnx_runtime();
     if let Err(e) = weir::serving::backend::ort::environment() {
         panic!(
             "ONNX Runtime is needed by the serving tests: {e}. {}",
