@@ -159,8 +159,9 @@ class Hammer:
                 with self.lock:
                     self.failures.append(repr(e))
 
-    def wait_version(self, version: str, timeout: float) -> float:
-        start = time.monotonic()
+    def wait_version(self, version: str, timeout: float, since: float) -> float:
+        """Seconds from `since` (just before the alias moved) to the first answer by `version`."""
+        start = since
         while time.monotonic() - start < timeout:
             with self.lock:
                 if version in self.first_seen:
@@ -229,8 +230,9 @@ def test_models_serve_follows_the_alias_under_load(server, client, uniq, weir_bi
 
         hammer = Hammer(proc.url)
         time.sleep(0.5)
+        moved = time.monotonic()
         client.set_registered_model_alias(name, "champion", v2)
-        took = hammer.wait_version(v2, POLL + 10)
+        took = hammer.wait_version(v2, POLL + 10, since=moved)
         time.sleep(0.3)
         ok, failures = hammer.finish()
         print(f"alias moved: version {v2} answered after {took:.3f}s; {ok} requests, {len(failures)} failed")
@@ -284,8 +286,9 @@ def test_weir_server_serve_model_reloads_in_process(target, weir_bin, iris, tmp_
 
         hammer = Hammer(proc.url)
         time.sleep(0.5)
+        moved = time.monotonic()
         client.set_registered_model_alias(name, "champion", v2)
-        took = hammer.wait_version(v2, 10)
+        took = hammer.wait_version(v2, 10, since=moved)
         time.sleep(0.3)
         ok, failures = hammer.finish()
         print(f"in-process: version {v2} answered {took:.3f}s after the alias moved; {ok} requests")
