@@ -26,6 +26,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Set when SIGTERM arrives, so readiness turns 503 before the listener closes.
     shutting_down: Arc<AtomicBool>,
+    /// Models served in-process (`--serve-model`); also answers the UI's `served-models`.
+    pub serving: Option<Arc<crate::serving::Serving>>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             alias_moves: tokio::sync::watch::channel(0).0,
             max_body_bytes,
             shutting_down: Arc::new(AtomicBool::new(false)),
+            serving: None,
         }
     }
 
@@ -54,6 +57,9 @@ impl AppState {
 
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
+        if let Some(s) = &self.serving {
+            s.begin_shutdown();
+        }
     }
 
     pub fn notify_alias_moved(&self) {
@@ -203,6 +209,11 @@ fn weir_routes() -> Router<AppState> {
 /// The whole `weir server` router.
 pub fn app(state: AppState) -> Router {
     let mlflow = mlflow_routes();
+    let serving = state
+        .serving
+        .clone()
+        .unwrap_or_else(|| Arc::new(crate::serving::Serving::empty()));
+    let max_body = state.max_body_bytes;
     Router::new()
         .nest("/api/2.0/mlflow", mlflow.clone())
         .nest("/ajax-api/2.0/mlflow", mlflow)
@@ -222,13 +233,14 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(meta::health))
         .route("/version", get(meta::version))
         .route("/metrics", get(crate::telemetry::metrics_handler))
+        .with_state(state)
+        .merge(crate::serving::http::embedded_routes(serving, max_body))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             use axum::response::IntoResponse;
             crate::error::Error::internal("request handler panicked", "panic").into_response()
         }))
-        .with_state(state)
 }

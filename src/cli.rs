@@ -15,10 +15,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server(args).await,
         Command::Models {
-            command: ModelsCommand::Serve(_args),
-        } => {
-            anyhow::bail!("`weir models serve` is not available in this build yet")
-        }
+            command: ModelsCommand::Serve(args),
+        } => crate::serving::serve(args).await,
         Command::Db {
             command: DbCommand::Upgrade { backend_store_uri },
         } => {
@@ -72,12 +70,19 @@ pub async fn server_state(args: &ServerArgs) -> anyhow::Result<AppState> {
     } else {
         None
     };
-    let state = AppState::new(store, Artifacts::new(proxied), root, args.max_body_bytes);
+    let mut state = AppState::new(store, Artifacts::new(proxied), root, args.max_body_bytes);
     state
         .tracking
         .ensure_default_experiment()
         .await
         .map_err(|e| anyhow::anyhow!("creating the Default experiment: {}", e.message))?;
+    state.serving = Some(crate::serving::start_in_process(
+        &args.serve_model,
+        crate::serving::ServingConfig::from_args(&args.serving),
+        state.registry.clone(),
+        state.artifacts.clone(),
+        state.alias_moves.subscribe(),
+    )?);
     Ok(state)
 }
 

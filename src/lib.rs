@@ -28,6 +28,7 @@ pub mod error;
 pub mod registry;
 pub mod search;
 pub mod server;
+pub mod serving;
 pub mod store;
 pub mod telemetry;
 pub mod tracking;

@@ -1,0 +1,260 @@
+//! Response encoding: model outputs into MLflow's `{"predictions": ...}`, KServe V1's
+//! `{"predictions": [...]}` and the Open Inference Protocol's typed tensors. Pure functions.
+//!
+//! JSON is written directly (not through `serde_json::Value`, whose maps sort their keys), so
+//! outputs appear in the model's order and floats print as MLflow prints them.
+
+use super::tensor::{write_f64, write_str, Data, MapKeys, Spec, Value};
+
+/// MLflow's answer for an ONNX model: `{"predictions": {"<output>": <nested list>, ...}}`, every
+/// output by name in the model's order (MLflow's onnx flavor returns a dict of outputs even for
+/// one output). ZipMap outputs are a list of `{class: probability}` per row.
+pub fn mlflow_predictions(specs: &[Spec], values: &[Value]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + 32 * values.iter().map(Value::rows).sum::<usize>());
+    out.extend_from_slice(b"{\"predictions\": {");
+    for (i, (spec, v)) in specs.iter().zip(values).enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        write_str(&spec.name, &mut out);
+        out.extend_from_slice(b": ");
+        v.write_json(&mut out);
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+/// KServe V1: `{"predictions": [row, ...]}`; with several outputs each row is
+/// `{"<output>": value, ...}`.
+pub fn kserve_v1_predictions(specs: &[Spec], values: &[Value]) -> Vec<u8> {
+    let rows = values.iter().map(Value::rows).max().unwrap_or(0);
+    let mut out = Vec::with_capacity(64 + 48 * rows);
+    out.extend_from_slice(b"{\"predictions\": [");
+    for r in 0..rows {
+        if r > 0 {
+            out.extend_from_slice(b", ");
+        }
+        match values {
+            [only] => only.write_row_json(r, &mut out),
+            _ => {
+                out.push(b'{');
+                for (i, (spec, v)) in specs.iter().zip(values).enumerate() {
+                    if i > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    write_str(&spec.name, &mut out);
+                    out.extend_from_slice(b": ");
+                    v.write_row_json(r, &mut out);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+fn write_flat(data: &Data, out: &mut Vec<u8>) {
+    out.push(b'[');
+    for i in 0..data.len() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        data.write_json_at(i, out);
+    }
+    out.push(b']');
+}
+
+fn write_shape(shape: &[usize], out: &mut Vec<u8>) {
+    out.push(b'[');
+    for (i, d) in shape.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(d.to_string().as_bytes());
+    }
+    out.push(b']');
+}
+
+/// The Open Inference Protocol's response: typed, flat, row-major tensors. A ZipMap output is
+/// sent as its FP32 probability matrix, with the class labels in `parameters.classes`.
+pub fn kserve_v2_response(
+    model_name: &str,
+    version: &str,
+    id: Option<&str>,
+    specs: &[Spec],
+    values: &[Value],
+    wanted: Option<&[String]>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"model_name\": ");
+    write_str(model_name, &mut out);
+    out.extend_from_slice(b", \"model_version\": ");
+    write_str(version, &mut out);
+    if let Some(id) = id {
+        out.extend_from_slice(b", \"id\": ");
+        write_str(id, &mut out);
+    }
+    out.extend_from_slice(b", \"outputs\": [");
+    let mut first = true;
+    for (spec, v) in specs.iter().zip(values) {
+        if wanted.is_some_and(|w| !w.contains(&spec.name)) {
+            continue;
+        }
+        if !first {
+            out.extend_from_slice(b", ");
+        }
+        first = false;
+        out.extend_from_slice(b"{\"name\": ");
+        write_str(&spec.name, &mut out);
+        match v {
+            Value::Tensor(t) => {
+                out.extend_from_slice(b", \"datatype\": ");
+                write_str(t.dtype().kserve_name(), &mut out);
+                out.extend_from_slice(b", \"shape\": ");
+                write_shape(&t.shape, &mut out);
+                out.extend_from_slice(b", \"data\": ");
+                write_flat(&t.data, &mut out);
+            }
+            Value::ZipMap(z) => {
+                out.extend_from_slice(b", \"datatype\": \"FP32\", \"shape\": ");
+                write_shape(&[z.rows(), z.keys.len()], &mut out);
+                out.extend_from_slice(b", \"data\": [");
+                for (i, x) in z.values.iter().enumerate() {
+                    if i > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    write_f64(f64::from(*x), &mut out);
+                }
+                out.extend_from_slice(b"], \"parameters\": {\"classes\": [");
+                for i in 0..z.keys.len() {
+                    if i > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    match &z.keys {
+                        MapKeys::I64(k) => out.extend_from_slice(
+                            k.get(i).map(i64::to_string).unwrap_or_default().as_bytes(),
+                        ),
+                        MapKeys::Str(k) => {
+                            write_str(k.get(i).map(String::as_str).unwrap_or(""), &mut out)
+                        }
+                    }
+                }
+                out.extend_from_slice(b"]}");
+            }
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serving::tensor::{DType, Tensor, ZipMap};
+
+    fn iris_out() -> (Vec<Spec>, Vec<Value>) {
+        (
+            vec![
+                Spec::tensor("label", DType::I64, vec![-1]),
+                Spec::tensor("probabilities", DType::F32, vec![-1, 3]),
+            ],
+            vec![
+                Value::Tensor(Tensor::new(vec![2], Data::I64(vec![0, 2]))),
+                Value::Tensor(Tensor::new(
+                    vec![2, 3],
+                    Data::F32(vec![
+                        1.000_000_1,
+                        0.0,
+                        0.0,
+                        0.0,
+                        0.05,
+                        0.950_000_166_893_005_4_f64 as f32,
+                    ]),
+                )),
+            ],
+        )
+    }
+
+    fn s(v: Vec<u8>) -> String {
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn mlflow_shape_is_byte_identical_to_the_capture() {
+        let (specs, values) = iris_out();
+        assert_eq!(
+            s(mlflow_predictions(&specs, &values)),
+            r#"{"predictions": {"label": [0, 2], "probabilities": [[1.0000001192092896, 0.0, 0.0], [0.0, 0.05000000074505806, 0.9500001668930054]]}}"#
+        );
+    }
+
+    #[test]
+    fn outputs_keep_model_order_and_zipmaps_are_dicts() {
+        let specs = vec![
+            Spec::tensor("z_label", DType::Str, vec![-1]),
+            Spec {
+                name: "a_prob".into(),
+                kind: crate::serving::tensor::Kind::ZipMap { string_keys: true },
+            },
+        ];
+        let values = vec![
+            Value::Tensor(Tensor::new(vec![1], Data::Str(vec!["cat".into()]))),
+            Value::ZipMap(ZipMap {
+                keys: MapKeys::Str(vec!["cat".into(), "dog".into()]),
+                values: vec![0.75, 0.25],
+            }),
+        ];
+        assert_eq!(
+            s(mlflow_predictions(&specs, &values)),
+            r#"{"predictions": {"z_label": ["cat"], "a_prob": [{"cat": 0.75, "dog": 0.25}]}}"#
+        );
+        assert_eq!(
+            s(kserve_v1_predictions(&specs, &values)),
+            r#"{"predictions": [{"z_label": "cat", "a_prob": {"cat": 0.75, "dog": 0.25}}]}"#
+        );
+        let v2: serde_json::Value = serde_json::from_slice(&kserve_v2_response(
+            "m",
+            "1",
+            None,
+            &specs,
+            &values,
+            Some(&["a_prob".to_owned()]),
+        ))
+        .unwrap();
+        assert_eq!(
+            v2,
+            serde_json::json!({"model_name": "m", "model_version": "1", "outputs": [
+                {"name": "a_prob", "datatype": "FP32", "shape": [1, 2], "data": [0.75, 0.25],
+                 "parameters": {"classes": ["cat", "dog"]}}]})
+        );
+    }
+
+    #[test]
+    fn kserve_shapes() {
+        let (specs, values) = iris_out();
+        let v1: serde_json::Value =
+            serde_json::from_slice(&kserve_v1_predictions(&specs[..1], &values[..1])).unwrap();
+        assert_eq!(v1, serde_json::json!({"predictions": [0, 2]}));
+        let v2: serde_json::Value = serde_json::from_slice(&kserve_v2_response(
+            "iris",
+            "3",
+            Some("req-1"),
+            &specs,
+            &values,
+            None,
+        ))
+        .unwrap();
+        assert_eq!(v2["model_name"], "iris");
+        assert_eq!(v2["model_version"], "3");
+        assert_eq!(v2["id"], "req-1");
+        assert_eq!(
+            v2["outputs"][0],
+            serde_json::json!({"name": "label", "datatype": "INT64", "shape": [2], "data": [0, 2]})
+        );
+        assert_eq!(v2["outputs"][1]["datatype"], "FP32");
+        assert_eq!(v2["outputs"][1]["shape"], serde_json::json!([2, 3]));
+        assert_eq!(v2["outputs"][1]["data"].as_array().unwrap().len(), 6);
+    }
+}

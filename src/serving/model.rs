@@ -1,0 +1,206 @@
+//! A loaded model version: its MLmodel, input schema, output specs and the worker pool that runs
+//! it. Requests hold an `Arc<LoadedModel>` from start to finish, so a hot swap never disturbs
+//! them; the pool (and the engine's sessions) go away with the last request.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::backend::{self, BackendChoice, BackendKind};
+use super::decode::Schema;
+use super::metrics::metrics;
+use super::mlmodel::{Field, MlModel};
+use super::pool::{InferError, Pool, PoolMetrics};
+use super::tensor::{Spec, Tensor, Value};
+
+/// How models are loaded and run (from `ServingArgs`).
+#[derive(Debug, Clone)]
+pub struct ServingConfig {
+    pub backend: BackendChoice,
+    /// Worker threads (and sessions) per model.
+    pub workers: usize,
+    /// Requests that may wait for a worker.
+    pub queue_size: usize,
+    /// Alias/stage poll interval; `None` disables polling.
+    pub poll_interval: Option<std::time::Duration>,
+    pub model_cache: PathBuf,
+}
+
+impl Default for ServingConfig {
+    fn default() -> Self {
+        ServingConfig {
+            backend: BackendChoice::Auto,
+            workers: 1,
+            queue_size: 256,
+            poll_interval: Some(std::time::Duration::from_secs(5)),
+            model_cache: PathBuf::from("./.weir-cache"),
+        }
+    }
+}
+
+impl ServingConfig {
+    pub fn from_args(args: &crate::config::ServingArgs) -> ServingConfig {
+        let workers = if args.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            args.workers
+        };
+        let poll_interval = (args.poll_interval.is_finite() && args.poll_interval > 0.0)
+            .then(|| std::time::Duration::from_secs_f64(args.poll_interval.min(86_400.0)));
+        ServingConfig {
+            backend: args.backend,
+            workers,
+            queue_size: args.queue_size,
+            poll_interval,
+            model_cache: args.model_cache.clone(),
+        }
+    }
+}
+
+/// Where a loaded version came from.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Origin {
+    /// The registry version, when the URI named a registered model.
+    pub version: Option<String>,
+    pub run_id: Option<String>,
+    pub model_id: Option<String>,
+    /// The directory the files came from.
+    pub artifact_uri: String,
+}
+
+impl Origin {
+    /// The version label served in `x-weir-model-version` and KServe's `versions`: the registry
+    /// version, else the logged model or run id, else `local`.
+    pub fn label(&self) -> String {
+        self.version
+            .clone()
+            .or_else(|| self.model_id.clone())
+            .or_else(|| self.run_id.clone())
+            .unwrap_or_else(|| "local".to_owned())
+    }
+}
+
+pub struct LoadedModel {
+    /// The served name (KServe's `<name>`).
+    pub name: String,
+    /// The version label (see [`Origin::label`]).
+    pub version: String,
+    pub origin: Origin,
+    pub backend: BackendKind,
+    pub schema: Schema,
+    pub outputs: Vec<Spec>,
+    /// The local directory the model was loaded from.
+    pub dir: PathBuf,
+    pool: Pool,
+    version_metric: prometheus::IntGauge,
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedModel {
+    /// Parse `dir/MLmodel`, load its ONNX graph and start the workers. Blocking: call it from
+    /// `spawn_blocking`.
+    pub fn load(
+        dir: &Path,
+        name: &str,
+        origin: Origin,
+        cfg: &ServingConfig,
+    ) -> Result<LoadedModel, String> {
+        let started = Instant::now();
+        let mlmodel = MlModel::read(dir)?;
+        let onnx = mlmodel.onnx_path(dir)?;
+        let engine = backend::load(cfg.backend, &onnx, cfg.workers)?;
+        if let Some(bad) = engine
+            .inputs
+            .iter()
+            .find(|s| !matches!(s.kind, super::tensor::Kind::Tensor { .. }))
+        {
+            return Err(format!("the model input '{}' is not a tensor", bad.name));
+        }
+        let columns = column_names(&mlmodel, engine.inputs.len());
+        let version = origin.label();
+        let m = metrics();
+        let pool_metrics = PoolMetrics {
+            inference: m.inference_seconds.with_label_values(&[
+                name,
+                &version,
+                engine.backend.as_str(),
+            ]),
+            queue_wait: m.queue_wait_seconds.with_label_values(&[name]),
+            queue_depth: m.queue_depth.with_label_values(&[name]),
+            batch_rows: m.batch_rows.with_label_values(&[name]),
+        };
+        let pool = Pool::start(name, engine.runners, cfg.queue_size, pool_metrics)
+            .map_err(|e| format!("cannot start inference threads: {e}"))?;
+        tracing::info!(
+            model = name,
+            version,
+            backend = engine.backend.as_str(),
+            workers = pool.workers(),
+            inputs = ?engine.inputs.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            outputs = ?engine.outputs.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            "loaded {} in {:.1?}",
+            onnx.display(),
+            started.elapsed()
+        );
+        Ok(LoadedModel {
+            name: name.to_owned(),
+            version_metric: m.loaded_version.with_label_values(&[name, &version]),
+            version,
+            origin,
+            backend: engine.backend,
+            schema: Schema {
+                inputs: engine.inputs,
+                columns,
+            },
+            outputs: engine.outputs,
+            dir: dir.to_path_buf(),
+            pool,
+        })
+    }
+
+    pub async fn infer(&self, inputs: Vec<Tensor>) -> Result<Vec<Value>, InferError> {
+        let r = self.pool.infer(inputs).await;
+        if r == Err(InferError::Saturated) {
+            metrics().rejected.with_label_values(&[&self.name]).inc();
+        }
+        r
+    }
+
+    /// Mark this version as the one served (for `weir_model_loaded_version`).
+    pub fn mark_serving(&self, serving: bool) {
+        self.version_metric.set(i64::from(serving));
+        if !serving {
+            let _ = metrics()
+                .loaded_version
+                .remove_label_values(&[&self.name, &self.version]);
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.pool.in_flight()
+    }
+}
+
+/// Column names from a column-based signature, used to match DataFrame inputs by name when the
+/// ONNX graph has a single tensor input.
+fn column_names(m: &MlModel, onnx_inputs: usize) -> Option<Vec<String>> {
+    let sig = m.signature.as_ref()?;
+    if onnx_inputs != 1 || sig.inputs.len() < 2 {
+        return None;
+    }
+    sig.inputs
+        .iter()
+        .map(|f| match f {
+            Field::Column { name: Some(n), .. } => Some(n.clone()),
+            _ => None,
+        })
+        .collect()
+}

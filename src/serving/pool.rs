@@ -1,0 +1,219 @@
+//! The inference worker pool: dedicated OS threads that own the engine's runners, fed over a
+//! channel, answering on a oneshot. The async side never runs inference.
+//!
+//! Admission is bounded: at most `workers + queue` requests are in the pool at once (running or
+//! waiting); beyond that [`Pool::infer`] answers [`InferError::Saturated`] at once (503) instead
+//! of queueing without limit. Dropping the pool closes the channel; each worker finishes the job
+//! it has and exits, dropping its runner (the old model goes away with its last request).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Instant;
+
+use prometheus::{Histogram, IntGauge};
+use tokio::sync::oneshot;
+
+use super::backend::Runner;
+use super::tensor::{Tensor, Value};
+
+/// How long an idle worker polls for the next job before sleeping. Under load the next request
+/// arrives within microseconds: taking it without a futex sleep and wake saves two context
+/// switches per request, which is most of the hand-off's cost. Polling yields the CPU, so it
+/// costs little when other threads want it.
+const POLL_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(50);
+
+fn next_job(rx: &mpsc::Receiver<Job>) -> Option<Job> {
+    let until = Instant::now() + POLL_BEFORE_SLEEP;
+    loop {
+        match rx.try_recv() {
+            Ok(job) => return Some(job),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if Instant::now() < until => std::thread::yield_now(),
+            Err(mpsc::TryRecvError::Empty) => return rx.recv().ok(),
+        }
+    }
+}
+
+/// Why a request got no prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InferError {
+    /// Every worker is busy and the queue is full.
+    Saturated,
+    /// The engine refused or failed on the input.
+    Failed(String),
+    /// The pool is shutting down.
+    Closed,
+}
+
+struct Job {
+    inputs: Vec<Tensor>,
+    enqueued: Instant,
+    reply: oneshot::Sender<Result<Vec<Value>, String>>,
+}
+
+/// Metric handles a pool reports to (labels resolved once, at load).
+#[derive(Clone)]
+pub struct PoolMetrics {
+    pub inference: Histogram,
+    pub queue_wait: Histogram,
+    pub queue_depth: IntGauge,
+    pub batch_rows: Histogram,
+}
+
+pub struct Pool {
+    tx: mpsc::Sender<Job>,
+    /// Requests admitted and not finished (running or waiting).
+    admitted: Arc<AtomicUsize>,
+    capacity: usize,
+    workers: usize,
+    metrics: PoolMetrics,
+}
+
+impl Pool {
+    /// Start one thread per runner. `queue` is how many requests may wait beyond those running.
+    pub fn start(
+        label: &str,
+        runners: Vec<Box<dyn Runner>>,
+        queue: usize,
+        metrics: PoolMetrics,
+    ) -> std::io::Result<Pool> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let workers = runners.len();
+        for (i, mut runner) in runners.into_iter().enumerate() {
+            let rx = rx.clone();
+            let admitted = admitted.clone();
+            let m = metrics.clone();
+            std::thread::Builder::new()
+                .name(format!("weir-infer-{i}"))
+                .spawn(move || loop {
+                    // Hold the lock only while waiting; one idle worker waits on the channel,
+                    // the others on the lock.
+                    let job = {
+                        let Ok(guard) = rx.lock() else { break };
+                        match next_job(&guard) {
+                            Some(job) => job,
+                            None => break,
+                        }
+                    };
+                    m.queue_depth.dec();
+                    m.queue_wait.observe(job.enqueued.elapsed().as_secs_f64());
+                    m.batch_rows
+                        .observe(job.inputs.first().map_or(0, Tensor::rows) as f64);
+                    let started = Instant::now();
+                    let result =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| runner.run(job.inputs)))
+                            .unwrap_or_else(|_| Err("the inference engine panicked".to_owned()));
+                    m.inference.observe(started.elapsed().as_secs_f64());
+                    admitted.fetch_sub(1, Ordering::AcqRel);
+                    let _ = job.reply.send(result);
+                })?;
+        }
+        tracing::debug!(model = label, workers, queue, "inference workers started");
+        Ok(Pool {
+            tx,
+            admitted,
+            capacity: workers + queue,
+            workers,
+            metrics,
+        })
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Requests in the pool now (running or waiting).
+    pub fn in_flight(&self) -> usize {
+        self.admitted.load(Ordering::Acquire)
+    }
+
+    /// Run a batch on the next free worker.
+    pub async fn infer(&self, inputs: Vec<Tensor>) -> Result<Vec<Value>, InferError> {
+        let before = self.admitted.fetch_add(1, Ordering::AcqRel);
+        if before >= self.capacity {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(InferError::Saturated);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.metrics.queue_depth.inc();
+        let job = Job {
+            inputs,
+            enqueued: Instant::now(),
+            reply,
+        };
+        if self.tx.send(job).is_err() {
+            self.metrics.queue_depth.dec();
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(InferError::Closed);
+        }
+        match rx.await {
+            Ok(Ok(outputs)) => Ok(outputs),
+            Ok(Err(e)) => Err(InferError::Failed(e)),
+            Err(_) => Err(InferError::Closed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serving::tensor::Data;
+    use std::time::Duration;
+
+    /// Echoes its input after a delay.
+    struct Slow(Duration);
+    impl Runner for Slow {
+        fn run(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Value>, String> {
+            std::thread::sleep(self.0);
+            if inputs.is_empty() {
+                panic!("boom");
+            }
+            Ok(inputs.into_iter().map(Value::Tensor).collect())
+        }
+    }
+
+    fn metrics() -> PoolMetrics {
+        let h = || Histogram::with_opts(prometheus::HistogramOpts::new("h", "h")).unwrap();
+        PoolMetrics {
+            inference: h(),
+            queue_wait: h(),
+            queue_depth: IntGauge::new("g", "g").unwrap(),
+            batch_rows: h(),
+        }
+    }
+
+    fn one() -> Vec<Tensor> {
+        vec![Tensor::new(vec![1], Data::F32(vec![1.0]))]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn saturation_answers_at_once_and_panics_are_contained() {
+        let runners: Vec<Box<dyn Runner>> = vec![Box::new(Slow(Duration::from_millis(300)))];
+        let pool = Arc::new(Pool::start("t", runners, 1, metrics()).unwrap());
+        let a = tokio::spawn({
+            let p = pool.clone();
+            async move { p.infer(one()).await }
+        });
+        let b = tokio::spawn({
+            let p = pool.clone();
+            async move { p.infer(one()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(pool.in_flight(), 2);
+        let t = Instant::now();
+        assert_eq!(pool.infer(one()).await, Err(InferError::Saturated));
+        assert!(t.elapsed() < Duration::from_millis(100));
+        assert!(a.await.unwrap().is_ok());
+        assert!(b.await.unwrap().is_ok());
+        assert_eq!(pool.in_flight(), 0);
+        // A panicking engine fails the request, not the worker.
+        assert!(matches!(
+            pool.infer(vec![]).await,
+            Err(InferError::Failed(_))
+        ));
+        assert!(pool.infer(one()).await.is_ok());
+    }
+}
