@@ -21,6 +21,10 @@ started=$(date +%s)
 step "PostgreSQL"
 scripts/ensure-postgres.sh
 
+step "ONNX Runtime (libonnxruntime.so from the pinned PyPI wheel)"
+ORT_DYLIB_PATH=$(scripts/fetch-onnxruntime.sh)
+export ORT_DYLIB_PATH
+
 # An S3-compatible server (SeaweedFS) for the artifact tests; stopped on exit.
 if want rust || want python; then
   step "S3-compatible server (SeaweedFS)"
@@ -45,7 +49,7 @@ if want rust; then
 fi
 
 if want python; then
-  step "end-to-end with the real mlflow client (3.17.2 and 2.22.5) on SQLite and PostgreSQL"
+  step "end-to-end with the real mlflow client (3.17.2 and 2.22.5) on SQLite and PostgreSQL (tracking, artifacts, registry, serving)"
   scripts/run-python-tests.sh --client all --backend all -q
   step "end-to-end: artifacts proxied to S3"
   WEIR_TEST_SERVER_ARGS="--artifacts-destination s3://$WEIR_TEST_S3_BUCKET/proxied-$RANDOM" \
@@ -65,7 +69,7 @@ fi
 
 if want deploy; then
   step "deployment files (Dockerfile, k8s, KServe, Kubeflow example)"
-  scripts/check-deploy.sh --no-build
+  scripts/check-deploy.sh --no-build --with-server auto
 fi
 
 step "all requested stages passed (${stages[*]}) in $(( $(date +%s) - started ))s"
