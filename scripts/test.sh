@@ -17,6 +17,16 @@ stages=("$@")
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 step() { printf '\n==> %s\n' "$*"; }
 started=$(date +%s)
+failed=()
+# Run one check; on failure note it and go on, so one run reports every broken stage.
+check() {
+  local name=$1
+  shift
+  if ! "$@"; then
+    printf '\n!!! FAILED: %s\n' "$name"
+    failed+=("$name")
+  fi
+}
 
 step "PostgreSQL"
 scripts/ensure-postgres.sh
@@ -35,9 +45,9 @@ fi
 
 if want lint; then
   step "cargo fmt --check"
-  cargo fmt --all -- --check
+  check fmt cargo fmt --all -- --check
   step "cargo clippy --all-targets -- -D warnings"
-  cargo clippy --release --all-targets --locked -- -D warnings
+  check clippy cargo clippy --release --all-targets --locked -- -D warnings
 fi
 
 step "cargo build --release"
@@ -45,31 +55,37 @@ cargo build --release --locked
 
 if want rust; then
   step "cargo test --release (unit, store conformance on SQLite + PostgreSQL, HTTP, artifacts, replicas)"
-  cargo test --release --locked
+  check "cargo test" cargo test --release --locked
 fi
 
 if want python; then
+  export WEIR_TEST_BIG_MB=${WEIR_TEST_BIG_MB:-200}
   step "end-to-end with the real mlflow client (3.17.2 and 2.22.5) on SQLite and PostgreSQL (tracking, artifacts, registry, serving)"
-  scripts/run-python-tests.sh --client all --backend all -q
+  check "python e2e" scripts/run-python-tests.sh --client all --backend all -q
   step "end-to-end: artifacts proxied to S3"
   WEIR_TEST_SERVER_ARGS="--artifacts-destination s3://$WEIR_TEST_S3_BUCKET/proxied-$RANDOM" \
   MLFLOW_S3_ENDPOINT_URL=$WEIR_TEST_S3_ENDPOINT \
-    scripts/run-python-tests.sh --client all --backend sqlite -q tests/python/test_artifacts.py tests/python/test_registry.py
+    check "python e2e, S3 proxied" scripts/run-python-tests.sh --client all --backend sqlite -q tests/python/test_artifacts.py tests/python/test_registry.py
   step "end-to-end: --no-serve-artifacts, the client writes to S3 directly"
   direct="s3://$WEIR_TEST_S3_BUCKET/direct-$RANDOM"
   WEIR_TEST_DIRECT_S3=$direct MLFLOW_S3_ENDPOINT_URL=$WEIR_TEST_S3_ENDPOINT \
   WEIR_TEST_SERVER_ARGS="--no-serve-artifacts --default-artifact-root $direct" \
-    scripts/run-python-tests.sh --client 3 --backend sqlite -q tests/python/test_artifacts_direct_s3.py
+    check "python e2e, S3 direct" scripts/run-python-tests.sh --client 3 --backend sqlite -q tests/python/test_artifacts_direct_s3.py
 fi
 
 if want ui; then
   step "web UI in headless Chromium"
-  scripts/run-ui-tests.sh --scale-runs "${WEIR_UI_SCALE_RUNS:-10000}"
+  check "ui" scripts/run-ui-tests.sh --scale-runs "${WEIR_UI_SCALE_RUNS:-10000}"
 fi
 
 if want deploy; then
   step "deployment files (Dockerfile, k8s, KServe, Kubeflow example)"
-  scripts/check-deploy.sh --no-build --with-server auto
+  check "deploy" scripts/check-deploy.sh --no-build --with-server auto
 fi
 
-step "all requested stages passed (${stages[*]}) in $(( $(date +%s) - started ))s"
+elapsed=$(( $(date +%s) - started ))
+if [ ${#failed[@]} -gt 0 ]; then
+  printf '\n==> FAILED after %ss: %s\n' "$elapsed" "${failed[*]}"
+  exit 1
+fi
+step "all requested stages passed (${stages[*]}) in ${elapsed}s"

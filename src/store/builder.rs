@@ -80,6 +80,11 @@ impl Sql {
         self.push(")")
     }
 
+    /// The statement, ready to run.
+    pub fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, AnyArguments<'_>> {
+        sqlx::query_with(&self.text, self.arguments())
+    }
+
     pub fn arguments<'q>(&self) -> AnyArguments<'q> {
         let mut a = AnyArguments::default();
         for arg in &self.args {

@@ -9,9 +9,11 @@
 //! the pool instead of spinning on SQLITE_BUSY, which is what keeps concurrent logging fast.
 
 mod builder;
+mod experiments;
+mod logged_models;
 mod migrate;
 mod registry;
-mod tracking;
+mod runs;
 mod writer;
 
 use std::str::FromStr;
@@ -99,9 +101,9 @@ pub struct Series {
     pub points: Vec<Metric>,
 }
 
-/// Experiments, runs and their data.
+/// Experiments and their tags.
 #[async_trait]
-pub trait TrackingStore: Send + Sync {
+pub trait ExperimentStore: Send + Sync {
     async fn create_experiment(
         &self,
         name: &str,
@@ -117,7 +119,11 @@ pub trait TrackingStore: Send + Sync {
     async fn set_experiment_lifecycle(&self, id: i64, stage: &str) -> Result<()>;
     async fn set_experiment_tag(&self, id: i64, tag: &KeyValue) -> Result<()>;
     async fn delete_experiment_tag(&self, id: i64, key: &str) -> Result<()>;
+}
 
+/// Runs and their data: params, tags, metrics, inputs, outputs.
+#[async_trait]
+pub trait RunStore: Send + Sync {
     async fn create_run(&self, run: NewRun) -> Result<Run>;
     async fn get_run(&self, run_id: &str) -> Result<Run>;
     async fn update_run(&self, run_id: &str, update: RunUpdate) -> Result<RunInfo>;
@@ -166,6 +172,11 @@ pub trait TrackingStore: Send + Sync {
     async fn search_runs(&self, q: &RunSearch) -> Result<Page<Run>>;
 }
 
+/// Everything tracking needs: experiments and runs.
+pub trait TrackingStore: ExperimentStore + RunStore {}
+
+impl<T: ExperimentStore + RunStore> TrackingStore for T {}
+
 /// A new model version, validated by the registry layer.
 #[derive(Debug, Clone)]
 pub struct NewModelVersion {
@@ -211,9 +222,9 @@ pub struct NewLoggedModel {
     pub tags: Vec<KeyValue>,
 }
 
-/// Registered models, versions, stages, aliases and MLflow 3 logged models.
+/// Registered models, versions, stages and aliases.
 #[async_trait]
-pub trait RegistryStore: Send + Sync {
+pub trait ModelRegistryStore: Send + Sync {
     async fn create_registered_model(
         &self,
         name: &str,
@@ -267,7 +278,11 @@ pub trait RegistryStore: Send + Sync {
     async fn get_version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion>;
     /// Every recorded move of a model's aliases (one alias when given), oldest first.
     async fn alias_history(&self, name: &str, alias: Option<&str>) -> Result<Vec<AliasEvent>>;
+}
 
+/// MLflow 3 logged models.
+#[async_trait]
+pub trait LoggedModelStore: Send + Sync {
     async fn create_logged_model(&self, m: NewLoggedModel) -> Result<LoggedModel>;
     async fn get_logged_model(&self, model_id: &str) -> Result<LoggedModel>;
     async fn finalize_logged_model(&self, model_id: &str, status: &str) -> Result<LoggedModel>;
@@ -277,6 +292,11 @@ pub trait RegistryStore: Send + Sync {
     async fn delete_logged_model(&self, model_id: &str) -> Result<()>;
     async fn search_logged_models(&self, q: &LoggedModelSearch) -> Result<Page<LoggedModel>>;
 }
+
+/// Everything the registry needs: models, versions, aliases and logged models.
+pub trait RegistryStore: ModelRegistryStore + LoggedModelStore {}
+
+impl<T: ModelRegistryStore + LoggedModelStore> RegistryStore for T {}
 
 /// The SQL store for SQLite and PostgreSQL.
 #[derive(Clone)]

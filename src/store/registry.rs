@@ -11,10 +11,6 @@ use super::builder::{OrderSpec, Sql, Target};
 use super::*;
 use crate::search::Entity;
 
-fn query(sql: &Sql) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments<'_>> {
-    sqlx::query_with(&sql.text, sql.arguments())
-}
-
 fn model_not_found(name: &str) -> Error {
     Error::not_found(format!("Registered Model with name={name} not found"))
 }
@@ -23,10 +19,6 @@ fn version_not_found(name: &str, version: i64) -> Error {
     Error::not_found(format!(
         "Model Version (name={name}, version={version}) not found"
     ))
-}
-
-fn logged_model_not_found(id: &str) -> Error {
-    Error::not_found(format!("Logged model with ID '{id}' not found."))
 }
 
 const RM_COLUMNS: &str = "rm.name, rm.creation_time, rm.last_updated_time, rm.description";
@@ -70,29 +62,6 @@ fn mv_from_row(r: &AnyRow) -> Result<ModelVersion> {
     })
 }
 
-const LM_COLUMNS: &str =
-    "lm.model_id, lm.experiment_id, lm.name, lm.artifact_location, lm.creation_timestamp_ms, \
-     lm.last_updated_timestamp_ms, lm.status, lm.status_message, lm.model_type, lm.source_run_id";
-
-fn lm_from_row(r: &AnyRow) -> Result<LoggedModel> {
-    Ok(LoggedModel {
-        info: LoggedModelInfo {
-            model_id: r.try_get(0)?,
-            experiment_id: r.try_get::<i64, _>(1)?.to_string(),
-            name: r.try_get(2)?,
-            artifact_uri: r.try_get(3)?,
-            creation_timestamp_ms: r.try_get(4)?,
-            last_updated_timestamp_ms: r.try_get(5)?,
-            status: r.try_get(6)?,
-            status_message: r.try_get(7)?,
-            model_type: r.try_get::<Option<String>, _>(8)?.unwrap_or_default(),
-            source_run_id: r.try_get::<Option<String>, _>(9)?.unwrap_or_default(),
-            tags: Vec::new(),
-        },
-        data: LoggedModelData::default(),
-    })
-}
-
 fn rm_attribute(key: &str) -> Option<(&'static str, bool)> {
     Some(match key {
         "name" => ("name", false),
@@ -111,19 +80,6 @@ fn mv_attribute(key: &str) -> Option<(&'static str, bool)> {
         "current_stage" => ("current_stage", false),
         "creation_timestamp" => ("creation_time", true),
         "last_updated_timestamp" => ("last_updated_time", true),
-        _ => return None,
-    })
-}
-
-fn lm_attribute(key: &str) -> Option<(&'static str, bool)> {
-    Some(match key {
-        "name" => ("name", false),
-        "model_id" => ("model_id", false),
-        "model_type" => ("model_type", false),
-        "status" => ("status", false),
-        "source_run_id" => ("source_run_id", false),
-        "creation_timestamp" | "creation_time" => ("creation_timestamp_ms", true),
-        "last_updated_timestamp" => ("last_updated_timestamp_ms", true),
         _ => return None,
     })
 }
@@ -178,7 +134,7 @@ impl SqlStore {
         s.push("SELECT name, version, key, value FROM model_version_tags WHERE name IN ")
             .str_list(names)
             .push(" ORDER BY name, version, key");
-        for r in query(&s).fetch_all(&self.reader).await? {
+        for r in s.query().fetch_all(&self.reader).await? {
             let key = (
                 r.try_get::<String, _>(0)?,
                 r.try_get::<i64, _>(1)?.to_string(),
@@ -233,7 +189,7 @@ impl SqlStore {
         s.push("SELECT name, key, value FROM registered_model_tags WHERE name IN ")
             .str_list(&names)
             .push(" ORDER BY name, key");
-        for r in query(&s).fetch_all(&self.reader).await? {
+        for r in s.query().fetch_all(&self.reader).await? {
             if let Some(&i) = index.get(&r.try_get::<String, _>(0)?) {
                 models[i].tags.push(KeyValue::new(
                     r.try_get::<String, _>(1)?,
@@ -245,7 +201,7 @@ impl SqlStore {
         s.push("SELECT name, alias, version FROM registered_model_aliases WHERE name IN ")
             .str_list(&names)
             .push(" ORDER BY name, alias");
-        for r in query(&s).fetch_all(&self.reader).await? {
+        for r in s.query().fetch_all(&self.reader).await? {
             if let Some(&i) = index.get(&r.try_get::<String, _>(0)?) {
                 models[i].aliases.push(RegisteredModelAlias {
                     alias: r.try_get(1)?,
@@ -262,7 +218,8 @@ impl SqlStore {
             )
             .str_list(&names)
             .push(" ORDER BY mv.name, mv.version");
-        let mut latest: Vec<ModelVersion> = query(&s)
+        let mut latest: Vec<ModelVersion> = s
+            .query()
             .fetch_all(&self.reader)
             .await?
             .iter()
@@ -299,89 +256,10 @@ impl SqlStore {
         .await?;
         Ok(())
     }
-
-    async fn hydrate_logged_models(
-        &self,
-        mut models: Vec<LoggedModel>,
-    ) -> Result<Vec<LoggedModel>> {
-        if models.is_empty() {
-            return Ok(models);
-        }
-        let ids: Vec<String> = models.iter().map(|m| m.info.model_id.clone()).collect();
-        let index: HashMap<String, usize> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), i))
-            .collect();
-        let mut s = Sql::new(self.dialect);
-        s.push("SELECT model_id, key, value FROM logged_model_tags WHERE model_id IN ")
-            .str_list(&ids)
-            .push(" ORDER BY model_id, key");
-        for r in query(&s).fetch_all(&self.reader).await? {
-            if let Some(&i) = index.get(&r.try_get::<String, _>(0)?) {
-                models[i].info.tags.push(KeyValue::new(
-                    r.try_get::<String, _>(1)?,
-                    r.try_get::<String, _>(2)?,
-                ));
-            }
-        }
-        let mut s = Sql::new(self.dialect);
-        s.push("SELECT model_id, key, value FROM logged_model_params WHERE model_id IN ")
-            .str_list(&ids)
-            .push(" ORDER BY model_id, key");
-        for r in query(&s).fetch_all(&self.reader).await? {
-            if let Some(&i) = index.get(&r.try_get::<String, _>(0)?) {
-                models[i].data.params.push(KeyValue::new(
-                    r.try_get::<String, _>(1)?,
-                    r.try_get::<String, _>(2)?,
-                ));
-            }
-        }
-        let mut s = Sql::new(self.dialect);
-        s.push(
-            "SELECT model_id, key, value, is_nan, timestamp, step, dataset_name, dataset_digest, run_uuid \
-             FROM logged_model_metrics WHERE model_id IN ",
-        )
-        .str_list(&ids)
-        .push(" ORDER BY model_id, key, step, timestamp");
-        for r in query(&s).fetch_all(&self.reader).await? {
-            let id: String = r.try_get(0)?;
-            if let Some(&i) = index.get(&id) {
-                let value: f64 = r.try_get(2)?;
-                let nan: i64 = r.try_get(3)?;
-                models[i].data.metrics.push(LoggedModelMetric {
-                    key: r.try_get(1)?,
-                    value: MetricValue(if nan != 0 { f64::NAN } else { value }),
-                    timestamp: r.try_get(4)?,
-                    step: r.try_get(5)?,
-                    dataset_name: r.try_get(6)?,
-                    dataset_digest: r.try_get(7)?,
-                    model_id: id,
-                    run_id: r.try_get(8)?,
-                });
-            }
-        }
-        Ok(models)
-    }
-
-    async fn logged_model_active(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        id: &str,
-    ) -> Result<()> {
-        sqlx::query(
-            "SELECT 1 FROM logged_models WHERE model_id = $1 AND lifecycle_stage = 'active'",
-        )
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .map(|_| ())
-        .ok_or_else(|| logged_model_not_found(id))
-    }
 }
 
 #[async_trait]
-impl RegistryStore for SqlStore {
+impl ModelRegistryStore for SqlStore {
     async fn create_registered_model(
         &self,
         name: &str,
@@ -539,7 +417,7 @@ impl RegistryStore for SqlStore {
             .i64(q.max_results + 1)
             .push(" OFFSET ")
             .i64(q.offset);
-        let rows = query(&s).fetch_all(&self.reader).await?;
+        let rows = s.query().fetch_all(&self.reader).await?;
         let models: Vec<RegisteredModel> = rows.iter().map(rm_from_row).collect::<Result<_>>()?;
         let p = page(models, q.max_results, q.offset);
         Ok(Page {
@@ -786,7 +664,7 @@ impl RegistryStore for SqlStore {
             .i64(q.max_results + 1)
             .push(" OFFSET ")
             .i64(q.offset);
-        let rows = query(&s).fetch_all(&self.reader).await?;
+        let rows = s.query().fetch_all(&self.reader).await?;
         let versions: Vec<ModelVersion> = rows.iter().map(mv_from_row).collect::<Result<_>>()?;
         let mut p = page(versions, q.max_results, q.offset);
         self.attach_mv_tags(&mut p.items).await?;
@@ -904,7 +782,7 @@ impl RegistryStore for SqlStore {
             s.push(" AND alias = ").str(a);
         }
         s.push(" ORDER BY changed_at, id");
-        query(&s)
+        s.query()
             .fetch_all(&self.reader)
             .await?
             .iter()
@@ -919,224 +797,5 @@ impl RegistryStore for SqlStore {
                 })
             })
             .collect()
-    }
-
-    async fn create_logged_model(&self, m: NewLoggedModel) -> Result<LoggedModel> {
-        let now = now_ms();
-        let model_id = format!("m-{}", uuid::Uuid::new_v4().simple());
-        let mut tx = self.writer.begin().await?;
-        let row = sqlx::query(
-            "SELECT artifact_location, lifecycle_stage FROM experiments WHERE experiment_id = $1",
-        )
-        .bind(m.experiment_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| {
-            Error::not_found(format!("No Experiment with id={} exists", m.experiment_id))
-        })?;
-        let location: String = row.try_get(0)?;
-        if row.try_get::<String, _>(1)? != "active" {
-            return Err(Error::invalid(format!(
-                "The experiment {} must be in the 'active' state.",
-                m.experiment_id
-            )));
-        }
-        let artifact_location = format!(
-            "{}/models/{model_id}/artifacts",
-            location.trim_end_matches('/')
-        );
-        sqlx::query(
-            "INSERT INTO logged_models (model_id, experiment_id, name, artifact_location, creation_timestamp_ms, \
-             last_updated_timestamp_ms, status, model_type, source_run_id) \
-             VALUES ($1, $2, $3, $4, $5, $5, 'LOGGED_MODEL_PENDING', $6, $7)",
-        )
-        .bind(model_id.clone())
-        .bind(m.experiment_id)
-        .bind(m.name.clone())
-        .bind(artifact_location)
-        .bind(now)
-        .bind(m.model_type.clone())
-        .bind(m.source_run_id.clone())
-        .execute(&mut *tx)
-        .await?;
-        for (table, items) in [
-            ("logged_model_params", &m.params),
-            ("logged_model_tags", &m.tags),
-        ] {
-            for kv in items {
-                let sql = format!(
-                    "INSERT INTO {table} (model_id, key, value) VALUES ($1, $2, $3) \
-                     ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value"
-                );
-                sqlx::query(&sql)
-                    .bind(model_id.clone())
-                    .bind(kv.key.clone())
-                    .bind(kv.value.clone())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        tx.commit().await?;
-        self.get_logged_model(&model_id).await
-    }
-
-    async fn get_logged_model(&self, model_id: &str) -> Result<LoggedModel> {
-        let sql = format!("SELECT {LM_COLUMNS} FROM logged_models lm WHERE lm.model_id = $1 AND lm.lifecycle_stage = 'active'");
-        let row = sqlx::query(&sql)
-            .bind(model_id)
-            .fetch_optional(&self.reader)
-            .await?
-            .ok_or_else(|| logged_model_not_found(model_id))?;
-        self.hydrate_logged_models(vec![lm_from_row(&row)?])
-            .await?
-            .pop()
-            .ok_or_else(|| logged_model_not_found(model_id))
-    }
-
-    async fn finalize_logged_model(&self, model_id: &str, status: &str) -> Result<LoggedModel> {
-        let r = sqlx::query(
-            "UPDATE logged_models SET status = $1, last_updated_timestamp_ms = $2 WHERE model_id = $3 AND lifecycle_stage = 'active'",
-        )
-        .bind(status)
-        .bind(now_ms())
-        .bind(model_id)
-        .execute(&self.writer)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Err(logged_model_not_found(model_id));
-        }
-        self.get_logged_model(model_id).await
-    }
-
-    async fn set_logged_model_tags(&self, model_id: &str, tags: &[KeyValue]) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        self.logged_model_active(&mut tx, model_id).await?;
-        for t in tags {
-            sqlx::query(
-                "INSERT INTO logged_model_tags (model_id, key, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(model_id)
-            .bind(t.key.clone())
-            .bind(t.value.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        self.logged_model_active(&mut tx, model_id).await?;
-        sqlx::query("DELETE FROM logged_model_tags WHERE model_id = $1 AND key = $2")
-            .bind(model_id)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn log_logged_model_params(&self, model_id: &str, params: &[KeyValue]) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        self.logged_model_active(&mut tx, model_id).await?;
-        for p in params {
-            sqlx::query(
-                "INSERT INTO logged_model_params (model_id, key, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(model_id)
-            .bind(p.key.clone())
-            .bind(p.value.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn delete_logged_model(&self, model_id: &str) -> Result<()> {
-        let r = sqlx::query(
-            "UPDATE logged_models SET lifecycle_stage = 'deleted', last_updated_timestamp_ms = $1 \
-             WHERE model_id = $2 AND lifecycle_stage = 'active'",
-        )
-        .bind(now_ms())
-        .bind(model_id)
-        .execute(&self.writer)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Err(logged_model_not_found(model_id));
-        }
-        Ok(())
-    }
-
-    async fn search_logged_models(&self, q: &LoggedModelSearch) -> Result<Page<LoggedModel>> {
-        let mut s = Sql::new(self.dialect);
-        let mut joins = String::new();
-        let spec = OrderSpec {
-            alias: "lm",
-            attribute: lm_attribute,
-            sides: &[
-                (
-                    Entity::Metric,
-                    "logged_model_metrics",
-                    "{j}.model_id = lm.model_id",
-                    false,
-                ),
-                (
-                    Entity::Param,
-                    "logged_model_params",
-                    "{j}.model_id = lm.model_id",
-                    true,
-                ),
-                (
-                    Entity::Tag,
-                    "logged_model_tags",
-                    "{j}.model_id = lm.model_id",
-                    true,
-                ),
-            ],
-        };
-        let mut order = s.order_terms(&mut joins, &q.order_by, &spec)?;
-        if q.order_by.is_empty() {
-            order.push("lm.creation_timestamp_ms DESC".into());
-        }
-        order.push("lm.model_id ASC".into());
-        s.push("SELECT ")
-            .push(LM_COLUMNS)
-            .push(" FROM logged_models lm")
-            .push(&joins);
-        s.push(" WHERE lm.lifecycle_stage = 'active'");
-        if !q.experiment_ids.is_empty() {
-            s.push(" AND lm.experiment_id IN ")
-                .i64_list(&q.experiment_ids);
-        }
-        if let Some(f) = &q.filter {
-            s.push(" AND ");
-            let t = Target {
-                alias: "lm",
-                attribute: lm_attribute,
-                tags: Some(("logged_model_tags", "kv.model_id = lm.model_id")),
-                params: Some(("logged_model_params", "kv.model_id = lm.model_id")),
-                metrics: Some(("logged_model_metrics", "kv.model_id = lm.model_id")),
-                datasets: None,
-                ne_includes_missing: false,
-            };
-            s.filter(&t, f)?;
-        }
-        s.push(" ORDER BY ")
-            .push(&order.join(", "))
-            .push(" LIMIT ")
-            .i64(q.max_results + 1)
-            .push(" OFFSET ")
-            .i64(q.offset);
-        let rows = query(&s).fetch_all(&self.reader).await?;
-        let models: Vec<LoggedModel> = rows.iter().map(lm_from_row).collect::<Result<_>>()?;
-        let p = page(models, q.max_results, q.offset);
-        Ok(Page {
-            items: self.hydrate_logged_models(p.items).await?,
-            next_page_token: p.next_page_token,
-        })
     }
 }

@@ -78,10 +78,6 @@ async fn write_group(pool: &AnyPool, dialect: Dialect, jobs: Vec<Job>) {
     }
 }
 
-fn query(sql: &Sql) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments<'_>> {
-    sqlx::query_with(&sql.text, sql.arguments())
-}
-
 /// NaN cannot be stored in SQLite (it becomes NULL): store 0 with a flag, as MLflow does.
 pub(super) fn storable(v: f64) -> (f64, i64) {
     if v.is_nan() {
@@ -101,7 +97,8 @@ async fn try_group(pool: &AnyPool, dialect: Dialect, jobs: &[Job]) -> Result<Vec
     let mut s = Sql::new(dialect);
     s.push("SELECT run_uuid, lifecycle_stage FROM runs WHERE run_uuid IN ")
         .str_list(&ids);
-    let stages: HashMap<String, String> = query(&s)
+    let stages: HashMap<String, String> = s
+        .query()
         .fetch_all(&mut *tx)
         .await?
         .iter()
@@ -171,7 +168,8 @@ async fn check_params<'a>(
         .str(run)
         .push(" AND key IN ")
         .str_list(&keys);
-    let stored: HashMap<String, String> = query(&s)
+    let stored: HashMap<String, String> = s
+        .query()
         .fetch_all(&mut **tx)
         .await?
         .iter()
@@ -219,7 +217,7 @@ async fn insert_params(
                 .push(")");
         }
         s.push(" ON CONFLICT (run_uuid, key) DO NOTHING");
-        query(&s).execute(&mut **tx).await?;
+        s.query().execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -256,7 +254,7 @@ pub(super) async fn upsert_tags(
                 .push(")");
         }
         s.push(" ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value");
-        query(&s).execute(&mut **tx).await?;
+        s.query().execute(&mut **tx).await?;
     }
     // The run name lives in two places; keep them in step, as MLflow does.
     for (run, key) in &order {
@@ -311,7 +309,7 @@ async fn insert_metrics(
                 .push(")");
         }
         s.push(" ON CONFLICT DO NOTHING");
-        query(&s).execute(&mut **tx).await?;
+        s.query().execute(&mut **tx).await?;
     }
     // Points logged against an MLflow 3 logged model are also filed under that model.
     let linked: Vec<&(&str, &NewMetric)> =
@@ -347,7 +345,7 @@ async fn insert_metrics(
                 .push(")");
         }
         s.push(" ON CONFLICT DO NOTHING");
-        query(&s).execute(&mut **tx).await?;
+        s.query().execute(&mut **tx).await?;
     }
     // Latest value per (run, key): the greatest (step, timestamp, value), as MLflow defines it.
     let mut latest: HashMap<(&str, &str), &NewMetric> = HashMap::new();
@@ -392,7 +390,7 @@ async fn insert_metrics(
                 OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp \
                     AND excluded.value > latest_metrics.value)",
         );
-        query(&s).execute(&mut **tx).await?;
+        s.query().execute(&mut **tx).await?;
     }
     Ok(())
 }

@@ -265,6 +265,8 @@ def test_weir_server_serve_model_reloads_in_process(target, weir_bin, iris, tmp_
     try:
         proc.wait("/health")
         mlflow.set_tracking_uri(proc.url)
+        # This server has its own store: earlier tests' active experiment does not exist here.
+        mlflow.set_experiment(uniq("serving-inproc"))
         client = MlflowClient(tracking_uri=proc.url, registry_uri=proc.url)
         # Not ready while the alias does not exist; the tracking server's own /health is fine.
         assert requests.post(proc.url + "/invocations", json={"inputs": ROWS}, timeout=10).status_code == 503

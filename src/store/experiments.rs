@@ -1,0 +1,343 @@
+//! SQL for experiments and their tags.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::builder::{OrderSpec, Sql, Target};
+use super::*;
+use crate::search::Entity;
+
+const EXPERIMENT_COLUMNS: &str =
+    "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time";
+
+fn experiment_from_row(r: &AnyRow) -> Result<Experiment> {
+    Ok(Experiment {
+        experiment_id: r.try_get::<i64, _>(0)?.to_string(),
+        name: r.try_get(1)?,
+        artifact_location: r.try_get(2)?,
+        lifecycle_stage: r.try_get(3)?,
+        creation_time: r.try_get(4)?,
+        last_update_time: r.try_get(5)?,
+        tags: Vec::new(),
+        workspace: "default",
+    })
+}
+
+pub(super) fn experiment_not_found(id: i64) -> Error {
+    Error::not_found(format!("No Experiment with id={id} exists"))
+}
+
+fn experiment_attribute(key: &str) -> Option<(&'static str, bool)> {
+    Some(match key {
+        "name" => ("name", false),
+        "experiment_id" => ("experiment_id", true),
+        "lifecycle_stage" => ("lifecycle_stage", false),
+        "creation_time" => ("creation_time", true),
+        "last_update_time" => ("last_update_time", true),
+        _ => return None,
+    })
+}
+
+impl SqlStore {
+    async fn experiment_tags(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<KeyValue>>> {
+        let mut out: HashMap<i64, Vec<KeyValue>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut s = Sql::new(self.dialect);
+        s.push("SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN ")
+            .i64_list(ids)
+            .push(" ORDER BY experiment_id, key");
+        for r in s.query().fetch_all(&self.reader).await? {
+            out.entry(r.try_get(0)?).or_default().push(KeyValue::new(
+                r.try_get::<String, _>(1)?,
+                r.try_get::<String, _>(2)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn one_experiment(&self, where_sql: Sql) -> Result<Option<Experiment>> {
+        let Some(row) = where_sql.query().fetch_optional(&self.reader).await? else {
+            return Ok(None);
+        };
+        let mut e = experiment_from_row(&row)?;
+        let id: i64 = row.try_get(0)?;
+        e.tags = self
+            .experiment_tags(&[id])
+            .await?
+            .remove(&id)
+            .unwrap_or_default();
+        Ok(Some(e))
+    }
+}
+
+#[async_trait]
+impl ExperimentStore for SqlStore {
+    async fn create_experiment(
+        &self,
+        name: &str,
+        location: ArtifactLocation,
+        tags: &[KeyValue],
+    ) -> Result<String> {
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let initial = match &location {
+            ArtifactLocation::Given(l) => l.clone(),
+            ArtifactLocation::UnderRoot(_) => String::new(),
+        };
+        let row = sqlx::query(
+            "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) \
+             VALUES ($1, $2, 'active', $3, $3) RETURNING experiment_id",
+        )
+        .bind(name)
+        .bind(initial)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, || format!("Experiment(name={name}) already exists.")))?;
+        let id: i64 = row.try_get(0)?;
+        if let ArtifactLocation::UnderRoot(root) = &location {
+            sqlx::query("UPDATE experiments SET artifact_location = $1 WHERE experiment_id = $2")
+                .bind(format!("{}/{id}", root.trim_end_matches('/')))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for t in tags {
+            sqlx::query(
+                "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(id)
+            .bind(t.key.clone())
+            .bind(t.value.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id.to_string())
+    }
+
+    async fn ensure_default_experiment(&self, location: ArtifactLocation) -> Result<()> {
+        let loc = match location {
+            ArtifactLocation::Given(l) => l,
+            ArtifactLocation::UnderRoot(root) => format!("{}/0", root.trim_end_matches('/')),
+        };
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time) \
+             VALUES (0, 'Default', $1, 'active', $2, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(loc)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_experiment(&self, id: i64) -> Result<Experiment> {
+        let mut s = Sql::new(self.dialect);
+        s.push("SELECT ")
+            .push(EXPERIMENT_COLUMNS)
+            .push(" FROM experiments e WHERE e.experiment_id = ")
+            .i64(id);
+        self.one_experiment(s)
+            .await?
+            .ok_or_else(|| experiment_not_found(id))
+    }
+
+    async fn get_experiment_by_name(&self, name: &str) -> Result<Experiment> {
+        let mut s = Sql::new(self.dialect);
+        s.push("SELECT ")
+            .push(EXPERIMENT_COLUMNS)
+            .push(" FROM experiments e WHERE e.name = ")
+            .str(name);
+        self.one_experiment(s).await?.ok_or_else(|| {
+            Error::not_found(format!("Could not find experiment with name '{name}'"))
+        })
+    }
+
+    async fn search_experiments(&self, q: &ExperimentSearch) -> Result<Page<Experiment>> {
+        let mut full = Sql::new(self.dialect);
+        let mut joins = String::new();
+        let spec = OrderSpec {
+            alias: "e",
+            attribute: experiment_attribute,
+            sides: &[(
+                Entity::Tag,
+                "experiment_tags",
+                "{j}.experiment_id = e.experiment_id",
+                true,
+            )],
+        };
+        let mut order = full.order_terms(&mut joins, &q.order_by, &spec)?;
+        // Tie-breaks, as MLflow's: newest first when no order is given, then by id.
+        if q.order_by.is_empty() {
+            order.push("e.creation_time DESC".into());
+        }
+        order.push("e.experiment_id ASC".into());
+        full.push("SELECT ")
+            .push(EXPERIMENT_COLUMNS)
+            .push(" FROM experiments e")
+            .push(&joins);
+        full.push(" WHERE e.lifecycle_stage IN ");
+        full.str_list(
+            &q.view
+                .stages()
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        );
+        if let Some(f) = &q.filter {
+            full.push(" AND ");
+            let t = Target {
+                alias: "e",
+                attribute: experiment_attribute,
+                tags: Some(("experiment_tags", "kv.experiment_id = e.experiment_id")),
+                params: None,
+                metrics: None,
+                datasets: None,
+                ne_includes_missing: false,
+            };
+            full.filter(&t, f)?;
+        }
+        full.push(" ORDER BY ")
+            .push(&order.join(", "))
+            .push(" LIMIT ")
+            .i64(q.max_results + 1)
+            .push(" OFFSET ")
+            .i64(q.offset);
+        let rows = full.query().fetch_all(&self.reader).await?;
+        let mut items: Vec<Experiment> = rows
+            .iter()
+            .map(experiment_from_row)
+            .collect::<Result<_>>()?;
+        let ids: Vec<i64> = items
+            .iter()
+            .filter_map(|e| e.experiment_id.parse().ok())
+            .collect();
+        let mut tags = self.experiment_tags(&ids).await?;
+        for e in &mut items {
+            if let Ok(id) = e.experiment_id.parse::<i64>() {
+                e.tags = tags.remove(&id).unwrap_or_default();
+            }
+        }
+        Ok(page(items, q.max_results, q.offset))
+    }
+
+    async fn rename_experiment(&self, id: i64, new_name: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let stage: Option<String> =
+            sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        match stage.as_deref() {
+            None => return Err(experiment_not_found(id)),
+            Some("active") => {}
+            Some(_) => return Err(Error::invalid("Cannot rename a non-active experiment.")),
+        }
+        sqlx::query(
+            "UPDATE experiments SET name = $1, last_update_time = $2 WHERE experiment_id = $3",
+        )
+        .bind(new_name)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            unique_violation(e, || format!("Experiment(name={new_name}) already exists."))
+        })?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_experiment_lifecycle(&self, id: i64, stage: &str) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let r = sqlx::query(
+            "UPDATE experiments SET lifecycle_stage = $1, last_update_time = $2 WHERE experiment_id = $3",
+        )
+        .bind(stage)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(experiment_not_found(id));
+        }
+        // Deleting an experiment deletes its runs; restoring restores them (MLflow's SQL store).
+        if stage == "deleted" {
+            sqlx::query(
+                "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = $1 \
+                 WHERE experiment_id = $2 AND lifecycle_stage = 'active'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL \
+                 WHERE experiment_id = $1 AND lifecycle_stage = 'deleted'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_experiment_tag(&self, id: i64, tag: &KeyValue) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let stage: Option<String> =
+            sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        match stage.as_deref() {
+            None => return Err(experiment_not_found(id)),
+            Some("active") => {}
+            Some(s) => {
+                return Err(Error::invalid(format!(
+                    "The experiment {id} must be in the 'active' state. Current state is {s}."
+                )))
+            }
+        }
+        sqlx::query(
+            "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(id)
+        .bind(tag.key.clone())
+        .bind(tag.value.clone())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_experiment_tag(&self, id: i64, key: &str) -> Result<()> {
+        self.get_experiment(id).await?;
+        let r = sqlx::query("DELETE FROM experiment_tags WHERE experiment_id = $1 AND key = $2")
+            .bind(id)
+            .bind(key)
+            .execute(&self.writer)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(Error::not_found(format!(
+                "No tag with name: {key} in experiment with id {id}"
+            )));
+        }
+        Ok(())
+    }
+}
