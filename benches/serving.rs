@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the serving hot path: request decoding, response encoding, and inference
-//! with each backend on the bundled models (no HTTP; see docs for the load-generator numbers).
+//! with each backend on the bundled models, one row and a 1000-row batch (no HTTP; the
+//! load-generator numbers come from `benches/compare.sh`, see BENCHMARKS.md).
 //!
 //!     cargo bench --bench serving                      # ONNX Runtime from ORT_DYLIB_PATH or the cache
 //!     cargo bench --bench serving -- decode            # a subset
@@ -101,12 +102,17 @@ fn inference(c: &mut Criterion) {
             let mut engine = backend::load(choice, &onnx, 1).expect("loads");
             let name = engine.backend.as_str();
             let runner = &mut engine.runners[0];
-            for n in [1, 100] {
+            let mut group = c.benchmark_group(format!("infer/{model}/{name}"));
+            // A 1000-row batch on tract's tree ensemble takes tens of milliseconds: fewer samples.
+            group.sample_size(20);
+            for n in [1, 1000] {
                 let input = tensor(n);
-                c.bench_function(&format!("infer/{model}/{name}/{n}_rows"), |b| {
+                group.throughput(criterion::Throughput::Elements(n as u64));
+                group.bench_function(format!("{n}_rows"), |b| {
                     b.iter(|| runner.run(vec![black_box(input.clone())]).map(|o| o.len()))
                 });
             }
+            group.finish();
         }
     }
 }

@@ -13,7 +13,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}
 export WEIR_CACHE_DIR=${WEIR_CACHE_DIR:-$HOME/.cache/weir}
 export WEIR_BIN=${WEIR_BIN:-$CARGO_TARGET_DIR/release/weir}
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(lint rust python ui deploy)
+[ ${#stages[@]} -eq 0 ] && stages=(lint rust python ui deploy bench)
 want() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 step() { printf '\n==> %s\n' "$*"; }
 started=$(date +%s)
@@ -81,6 +81,16 @@ fi
 if want deploy; then
   step "deployment files (Dockerfile, k8s, KServe, Kubeflow example)"
   check "deploy" scripts/check-deploy.sh --no-build --with-server auto
+fi
+
+if want bench; then
+  # Benchmarks report, they do not gate: this smoke-runs them so they cannot rot.
+  step "benchmarks, quick mode (criterion benches once each; Weir vs MLflow side by side)"
+  WEIR_BENCH_RUNS=300 check "cargo bench --test" cargo bench --locked --bench tracking --bench serving -- --test
+  bench_out=$(mktemp -d)
+  check "benches/compare.sh --quick" benches/compare.sh --quick --out "$bench_out"
+  [ -f "$bench_out/BENCHMARKS.md" ] && cat "$bench_out/BENCHMARKS.md"
+  rm -rf "$bench_out"
 fi
 
 elapsed=$(( $(date +%s) - started ))

@@ -214,6 +214,11 @@ pub struct ServeArgs {
     #[arg(long = "model-uri", short = 'm', env = "WEIR_MODEL_URI")]
     pub model_uri: String,
 
+    /// The name the model is served under in KServe's routes (`/v2/models/<name>/...`). Defaults
+    /// to the registered model's name (`iris` for `models:/iris@champion`), else the directory's.
+    #[arg(long, env = "WEIR_MODEL_NAME")]
+    pub model_name: Option<String>,
+
     /// Address to listen on. Use 0.0.0.0 inside a container.
     #[arg(long, env = "WEIR_HOST", default_value = "127.0.0.1")]
     pub host: String,

@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+// glibc's malloc showed as ~12% of a loaded serving process (small JSON and tensor buffers
+// freed on other threads); mimalloc's thread-local free lists cut that (+~20% req/s). Its arenas
+// are committed as used, not up front: see .cargo/config.toml.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = weir::config::Cli::parse();
     weir::telemetry::init_logging(&cli.log);

@@ -63,10 +63,21 @@ use crate::config::ServeArgs;
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let config = ServingConfig::from_args(&args.serving);
-    let serving = Arc::new(
-        Serving::new(std::slice::from_ref(&args.model_uri), config)
-            .map_err(|e| anyhow::anyhow!(e))?,
-    );
+    let mut serving = Serving::new(std::slice::from_ref(&args.model_uri), config)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(name) = &args.model_name {
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            anyhow::bail!("--model-name '{name}': use letters, digits, '-', '_' and '.' only");
+        }
+        if let Some(m) = serving.models.first_mut().and_then(Arc::get_mut) {
+            m.name = name.clone();
+        }
+    }
+    let serving = Arc::new(serving);
     let source: SharedSource = match &serving.models[0].model {
         ModelRef::Dir(_) => Arc::new(source::NoSource),
         ModelRef::Uri { .. } => {

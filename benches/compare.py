@@ -1,0 +1,597 @@
+"""Weir side by side with MLflow, on this machine, in one run. Called by benches/compare.sh.
+
+Every figure is measured for both systems under the same load generator (wrk, loopback, bounded
+duration), repeated, and the median kept. Output: BENCHMARKS.md (a table with the ratio
+Weir / MLflow) and BENCHMARKS.json (every repetition's raw numbers) in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+IRIS = [5.1, 3.5, 1.4, 0.2]
+
+# wrk reports through this Lua hook, in microseconds, as one JSON line.
+WRK_DONE = r"""
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"non2xx":%d,"socket_errors":%d,'
+    .. '"p50_us":%d,"p90_us":%d,"p99_us":%d,"mean_us":%.1f}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean))
+end
+"""
+
+
+def log(msg: str) -> None:
+    print(f"[compare {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A server process in its own process group, stopped (whole group) on exit."""
+
+    def __init__(self, name: str, argv: list[str], cwd: Path, env: dict | None = None):
+        self.name = name
+        self.log_path = cwd / f"{name}.log"
+        self.log_file = open(self.log_path, "wb")
+        self.started = time.perf_counter()
+        self.p = subprocess.Popen(
+            argv, cwd=cwd, env={**os.environ, **(env or {})}, stdout=self.log_file,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def wait_ready(self, url: str, timeout: float = 180.0) -> float:
+        """Poll `url` every 5 ms until 200; seconds from spawn to ready."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if http_call("GET", url, timeout=2)[0] == 200:
+                    return time.perf_counter() - self.started
+            except OSError:
+                pass
+            time.sleep(0.005)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s: {self.log_path.read_text()[-3000:]}")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the process and all its descendants, in MB."""
+        pids, total = [self.p.pid], 0
+        while pids:
+            pid = pids.pop()
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    kids = (task / "children").read_text().split()
+                    pids.extend(int(k) for k in kids)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+        return total / 1024
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGTERM)
+                self.p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+            except ProcessLookupError:
+                pass
+        self.log_file.close()
+
+
+def http_call(method: str, url: str, body: bytes | None = None, timeout: float = 600):
+    """One request on a fresh connection: (status, body bytes)."""
+    rest = url.split("://", 1)[1]
+    hostport, _, path = rest.partition("/")
+    host, _, port = hostport.partition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, "/" + path, body=body, headers=headers)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def api(base: str, method: str, path: str, payload: dict | None = None) -> dict:
+    body = json.dumps(payload).encode() if payload is not None else None
+    status, data = http_call(method, f"{base}/api/2.0/mlflow/{path}", body)
+    if status != 200:
+        raise RuntimeError(f"{method} {path} -> {status}: {data[:500]!r}")
+    return json.loads(data or b"{}")
+
+
+def wrk(url: str, lua: str, conns: int, seconds: float, workdir: Path) -> dict:
+    """Run wrk against `url` with the request given by `lua`; its numbers as a dict."""
+    script = workdir / f"wrk-{uuid.uuid4().hex[:8]}.lua"
+    script.write_text(lua + WRK_DONE)
+    threads = max(1, min(2, conns))
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+         "-s", str(script), url],
+        capture_output=True, text=True, timeout=seconds + 60,
+    )
+    line = next((l for l in out.stdout.splitlines() if l.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result: {out.stdout}\n{out.stderr}")
+    r = json.loads(line[len("WRKJSON "):])
+    secs = r["duration_us"] / 1e6
+    r["rps"] = r["requests"] / secs if secs else 0.0
+    r["ok_rps"] = (r["requests"] - r["non2xx"]) / secs if secs else 0.0
+    return r
+
+
+def post_lua(path: str, body: str) -> str:
+    return (
+        f'wrk.method = "POST"\nwrk.path = {json.dumps(path)}\n'
+        f'wrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body)}\n'
+    )
+
+
+def log_metric_lua(run_id: str) -> str:
+    # Every request a new point: each wrk thread has its own key and its own step counter.
+    return f"""
+local n = 0
+local id = 0
+local threads = {{}}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function request()
+  n = n + 1
+  local body = string.format(
+    '{{"run_id":"{run_id}","key":"load_%d","value":%d.25,"timestamp":%d,"step":%d}}',
+    id, n, 1700000000000 + n, n)
+  return wrk.format("POST", "/api/2.0/mlflow/runs/log-metric",
+    {{["Content-Type"] = "application/json"}}, body)
+end
+"""
+
+
+def timed(fn, count: int, budget_s: float) -> list[float]:
+    """Call fn() up to `count` times (at least once, within `budget_s`); seconds per call."""
+    times, start = [], time.perf_counter()
+    while len(times) < count and (not times or time.perf_counter() - start < budget_s):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk population: the same runs written straight into each server's own SQLite schema, so both
+# get the same data by the same (fast) path. The servers are stopped while it happens.
+
+def populate(db: Path, flavor: str, exp_id: str, n_runs: int, history_points: int = 0) -> str | None:
+    """Insert `n_runs` finished runs (params model/depth, metrics accuracy/loss, a run name) into
+    experiment `exp_id`; with history_points, one more run holding a metric 'curve' with that many
+    steps. Returns that run's id."""
+    con = sqlite3.connect(db)
+    rng = random.Random(42)
+    now = int(time.time() * 1000)
+    runs, params, tags, metrics = [], [], [], []
+    for i in range(n_runs):
+        rid = uuid.uuid4().hex
+        acc = rng.random()
+        runs.append((rid, f"sweep-{i}", now - i * 1000))
+        params += [(rid, "model", "rf"), (rid, "depth", str(i % 10))]
+        tags.append((rid, "mlflow.runName", f"sweep-{i}"))
+        metrics += [(rid, "accuracy", acc, now, 0), (rid, "loss", 1 - acc, now, 0)]
+    curve = None
+    if history_points:
+        curve = uuid.uuid4().hex
+        runs.append((curve, "curve", now))
+        tags.append((curve, "mlflow.runName", "curve"))
+    if flavor == "mlflow":
+        con.executemany(
+            "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id,"
+            " status, start_time, end_time, source_version, lifecycle_stage, artifact_uri,"
+            " experiment_id) VALUES (?, ?, 'LOCAL', '', '', 'bench', 'FINISHED', ?, NULL, '',"
+            f" 'active', 'file:///tmp/bench', {int(exp_id)})", runs)
+        con.executemany("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)", params)
+        con.executemany("INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?)", tags)
+        cols = "(run_uuid, key, value, timestamp, step, is_nan)"
+    else:
+        con.executemany(
+            "INSERT INTO runs (run_uuid, name, user_id, status, start_time, lifecycle_stage,"
+            f" artifact_uri, experiment_id) VALUES (?, ?, 'bench', 'FINISHED', ?, 'active',"
+            f" 'file:///tmp/bench', {int(exp_id)})", runs)
+        con.executemany("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)", params)
+        con.executemany("INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?)", tags)
+        cols = "(run_uuid, key, value, timestamp, step, is_nan)"
+    rows = [(r, k, v, t, s, 0) for r, k, v, t, s in metrics]
+    con.executemany(f"INSERT INTO metrics {cols} VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.executemany(f"INSERT INTO latest_metrics {cols} VALUES (?, ?, ?, ?, ?, ?)", rows)
+    if curve:
+        points = [(curve, "curve", 1 / (1 + s), now + s, s, 0) for s in range(history_points)]
+        con.executemany(f"INSERT INTO metrics {cols} VALUES (?, ?, ?, ?, ?, ?)", points)
+        con.execute(f"INSERT INTO latest_metrics {cols} VALUES (?, ?, ?, ?, ?, ?)", points[-1])
+    con.commit()
+    con.close()
+    return curve
+
+
+# ---------------------------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.reps = args.reps or (1 if self.quick else 3)
+        self.seconds = args.seconds or (1 if self.quick else 8)
+        self.sizes = [1000] if self.quick else [10_000, 100_000]
+        self.history = 10_000 if self.quick else 100_000
+        self.work = Path(tempfile.mkdtemp(prefix="weir-compare-"))
+        self.results: dict[str, dict] = {}
+        self.procs: list[Proc] = []
+
+    def record(self, figure: str, system: str, values: list[float], unit: str, better: str,
+               extra: dict | None = None) -> None:
+        entry = self.results.setdefault(figure, {"unit": unit, "better": better, "systems": {}})
+        entry["systems"][system] = {
+            "median": statistics.median(values), "runs": values, **(extra or {}),
+        }
+        spread = (max(values) - min(values)) / statistics.median(values) * 100 if statistics.median(values) else 0
+        log(f"{figure} [{system}]: median {statistics.median(values):.4g} {unit} over {len(values)} (spread {spread:.0f}%)")
+
+    def start(self, name: str, argv: list[str], env: dict | None = None) -> Proc:
+        p = Proc(name, argv, self.work, env)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p: Proc) -> None:
+        p.stop()
+        self.procs.remove(p)
+
+    def cleanup(self) -> None:
+        for p in list(self.procs):
+            p.stop()
+        if not self.args.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    # -- tracking --------------------------------------------------------------------------
+
+    def tracking_server(self, system: str, home: Path, port: int) -> tuple[Proc, str, Path]:
+        home.mkdir(exist_ok=True)
+        db = home / f"{system}.db"
+        if system == "mlflow":
+            argv = [self.args.mlflow, "server", "--host", "127.0.0.1", "--port", str(port),
+                    "--backend-store-uri", f"sqlite:///{db}", "--artifacts-destination",
+                    str(home / "artifacts")]
+        else:
+            argv = [self.args.weir, "server", "--host", "127.0.0.1", "--port", str(port),
+                    "--backend-store-uri", f"sqlite:///{db}", "--artifacts-destination",
+                    str(home / "artifacts")]
+        p = self.start(f"{system}-server", argv, {"WEIR_LOG": "warn"})
+        base = f"http://127.0.0.1:{port}"
+        p.wait_ready(f"{base}/health")
+        return p, base, db
+
+    def tracking(self, system: str) -> None:
+        home = self.work / f"tracking-{system}"
+        port = free_port()
+        p, base, db = self.tracking_server(system, home, port)
+        exp = api(base, "POST", "experiments/create", {"name": "load"})["experiment_id"]
+        run = api(base, "POST", "runs/create", {"experiment_id": exp, "start_time": 0})["run"]["info"]["run_id"]
+
+        # log-metric requests/s at 16 concurrent clients
+        rps, errors = [], 0
+        for _ in range(self.reps):
+            r = wrk(f"{base}/api/2.0/mlflow/runs/log-metric", log_metric_lua(run), 16, self.seconds, self.work)
+            rps.append(r["ok_rps"])
+            errors += r["non2xx"] + r["socket_errors"]
+        self.record("tracking: log-metric, 16 clients", system, rps, "req/s", "higher", {"errors": errors})
+
+        # log-batch of 1000 metrics, one client, latency
+        step = [0]
+
+        def batch():
+            metrics = [{"key": f"m{i % 10}", "value": i * 0.5, "timestamp": 1700000000000 + step[0] + i,
+                        "step": step[0] + i} for i in range(1000)]
+            step[0] += 1000
+            api(base, "POST", "runs/log-batch", {"run_id": run, "metrics": metrics})
+
+        batch()
+        n = 5 if self.quick else 30
+        lat = timed(batch, n, 60)
+        self.record("tracking: log-batch 1000 metrics, p50", system, [statistics.median(lat) * 1000], "ms", "lower",
+                    {"requests": len(lat), "p90_ms": sorted(lat)[int(len(lat) * 0.9) - 1 if len(lat) > 1 else 0] * 1000})
+
+        # bulk-populate the search experiments and the long metric, then restart on the same db
+        exps = {size: api(base, "POST", "experiments/create", {"name": f"search-{size}"})["experiment_id"]
+                for size in self.sizes}
+        hist_exp = api(base, "POST", "experiments/create", {"name": "history"})["experiment_id"]
+        self.stop(p)
+        log(f"{system}: populating {self.sizes} runs and a {self.history}-point metric")
+        for size, exp_id in exps.items():
+            populate(db, system, exp_id, size)
+        curve = populate(db, system, hist_exp, 0, self.history)
+        p, base, db = self.tracking_server(system, home, port)
+
+        for size, exp_id in exps.items():
+            body = {"experiment_ids": [exp_id], "filter": "metrics.accuracy > 0.5",
+                    "order_by": ["metrics.accuracy DESC"], "max_results": 100}
+
+            def search():
+                res = api(base, "POST", "runs/search", body)
+                if len(res.get("runs", [])) != 100:
+                    raise RuntimeError(f"{system}: runs/search returned {len(res.get('runs', []))} runs")
+
+            search()
+            lat = timed(search, 3 if self.quick else 15, 120)
+            self.record(f"tracking: runs/search, metric filter + order, {size:,} runs", system,
+                        [statistics.median(lat) * 1000], "ms", "lower", {"requests": len(lat)})
+
+        def history():
+            # as the client does: pages of 25,000 until no next_page_token
+            got, token = 0, None
+            while True:
+                q = f"run_id={curve}&run_uuid={curve}&metric_key=curve&max_results=25000"
+                if token:
+                    q += f"&page_token={token}"
+                res = api(base, "GET", f"metrics/get-history?{q}")
+                got += len(res.get("metrics", []))
+                token = res.get("next_page_token")
+                if not token:
+                    break
+            if got != self.history:
+                raise RuntimeError(f"{system}: get-history returned {got} of {self.history} points")
+
+        history()
+        lat = timed(history, 3 if self.quick else 10, 120)
+        self.record(f"tracking: get-history, {self.history:,}-point metric", system,
+                    [statistics.median(lat) * 1000], "ms", "lower", {"requests": len(lat)})
+        self.stop(p)
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def register_iris(self) -> str:
+        """A Weir tracking server holding models:/iris@champion (the bundled iris ONNX model,
+        logged and registered by the real mlflow client); returns its URL."""
+        port = free_port()
+        p, base, _ = self.tracking_server("weir", self.work / "registry", port)
+        self.registry = p
+        code = (
+            "import mlflow, sys\n"
+            "mlflow.set_tracking_uri(sys.argv[1])\n"
+            "mlflow.set_experiment('bench-serving')\n"
+            "with mlflow.start_run() as run:\n"
+            "    mlflow.log_artifacts(sys.argv[2], 'model')\n"
+            "v = mlflow.register_model(f'runs:/{run.info.run_id}/model', 'iris')\n"
+            "mlflow.MlflowClient().set_registered_model_alias('iris', 'champion', v.version)\n"
+        )
+        subprocess.run([self.args.python, "-c", code, base, str(REPO / "models" / "iris-rf")],
+                       check=True, cwd=self.work, capture_output=True, timeout=300)
+        return base
+
+    def serving(self, system: str, registry: str) -> None:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {"MLFLOW_TRACKING_URI": registry, "WEIR_LOG": "warn"}
+        cache = self.work / f"cache-{system}-{uuid.uuid4().hex[:6]}"
+        if system == "mlflow":
+            argv = [self.args.mlflow, "models", "serve", "-m", "models:/iris@champion", "--env-manager",
+                    "local", "--host", "127.0.0.1", "--port", str(port)]
+            ready = f"{base}/ping"
+        elif system == "floor":
+            argv = [self.args.floor, "http", f"127.0.0.1:{port}"]
+            ready = f"{base}/"
+        else:
+            backend = system.split("-", 1)[1]
+            argv = [self.args.weir, "models", "serve", "-m", "models:/iris@champion", "--backend", backend,
+                    "--port", str(port), "--model-cache", str(cache)]
+            ready = f"{base}/health"
+        starts, p = [], None
+        for _ in range(1 if system == "floor" else self.reps):
+            shutil.rmtree(cache, ignore_errors=True)
+            p = self.start(f"{system}-serve", argv, env)
+            starts.append(p.wait_ready(ready))
+            if len(starts) < self.reps and system != "floor":
+                self.stop(p)
+        if system != "floor":
+            self.record("serving: start to ready (resolve, download, load)", system, starts, "s", "lower")
+        one = json.dumps({"inputs": [IRIS]})
+        hundred = json.dumps({"inputs": [[IRIS[0] + (i % 10) / 10, *IRIS[1:]] for i in range(100)]})
+        status, body = http_call("POST", f"{base}/invocations", one.encode())
+        if status != 200:
+            raise RuntimeError(f"{system}: /invocations -> {status} {body[:300]!r}")
+        cases = [("1 row, 1 connection", one, 1), ("1 row, 32 connections", one, 32),
+                 ("100 rows, 32 connections", hundred, 32)]
+        for label, payload, conns in cases:
+            runs = [wrk(f"{base}/invocations", post_lua("/invocations", payload), conns, self.seconds, self.work)
+                    for _ in range(self.reps)]
+            errors = sum(r["non2xx"] + r["socket_errors"] for r in runs)
+            self.record(f"serving: {label}, throughput", system, [r["ok_rps"] for r in runs], "req/s", "higher",
+                        {"errors": errors})
+            if conns > 1 or label.startswith("1 row"):
+                self.record(f"serving: {label}, p50", system, [r["p50_us"] / 1000 for r in runs], "ms", "lower")
+                self.record(f"serving: {label}, p99", system, [r["p99_us"] / 1000 for r in runs], "ms", "lower")
+        if system != "floor":
+            self.record("serving: resident memory after load", system, [p.rss_mb()], "MB", "lower")
+        self.stop(p)
+
+    def inference_floor(self) -> None:
+        for backend in ["ort", "tract"]:
+            for rows in [1, 100]:
+                vals = []
+                for _ in range(self.reps):
+                    out = subprocess.run(
+                        [self.args.floor, "infer", str(REPO / "models" / "iris-rf"), backend, "2",
+                         str(max(1, round(self.seconds / 2))), str(rows)],
+                        capture_output=True, text=True, timeout=120)
+                    if out.returncode != 0:
+                        log(f"floor infer {backend}: {out.stderr.strip()[-300:]}")
+                        break
+                    vals.append(json.loads(out.stdout)["calls_per_s"])
+                if vals:
+                    self.record(f"floor: model in a bare loop, {rows} row(s), 2 threads", f"weir-{backend}", vals,
+                                "calls/s", "higher")
+
+    # -- report ----------------------------------------------------------------------------
+
+    def report(self, started: float, load_before: tuple) -> None:
+        out = Path(self.args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "cores": os.cpu_count(), "machine": platform.machine(), "kernel": platform.release(),
+            "cpu": cpu_model(), "quick": self.quick, "repetitions": self.reps,
+            "seconds_per_load_run": self.seconds, "load_average_before": load_before,
+            "load_average_after": os.getloadavg(), "wall_seconds": round(time.time() - started),
+            "load_generator": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0],
+            "mlflow": self.args.mlflow_version,
+        }
+        (out / "BENCHMARKS.json").write_text(json.dumps({"meta": meta, "figures": self.results}, indent=2) + "\n")
+        (out / "BENCHMARKS.md").write_text(render(meta, self.results))
+        log(f"wrote {out / 'BENCHMARKS.md'} and BENCHMARKS.json")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def fmt(v: float) -> str:
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}" if v >= 0.1 else f"{v:.3f}"
+
+
+def spread(values: list[float]) -> str:
+    m = statistics.median(values)
+    return f"±{(max(values) - min(values)) / 2 / m * 100:.0f}%" if m and len(values) > 1 else ""
+
+
+def render(meta: dict, results: dict) -> str:
+    lines = [
+        "# Benchmarks: Weir and MLflow side by side",
+        "",
+        f"Measured {meta['date']} on {meta['cores']} cores ({meta['cpu']}), loopback, "
+        f"load generator {meta['load_generator']}, reference MLflow {meta['mlflow']}. "
+        f"Each figure is the median of {meta['repetitions']} repetition(s) "
+        f"({meta['seconds_per_load_run']} s per load run); ± is half the spread between the fastest "
+        f"and slowest repetition. Load average before/after: "
+        f"{' '.join(f'{x:.1f}' for x in meta['load_average_before'])} / "
+        f"{' '.join(f'{x:.1f}' for x in meta['load_average_after'])}; "
+        f"the load generator shares the {meta['cores']} cores with the server under test."
+        + (" **Quick mode: smoke numbers only.**" if meta["quick"] else ""),
+        "",
+        "Produced by `benches/compare.sh` (raw numbers: `BENCHMARKS.json`). "
+        "Ratio: Weir ÷ MLflow, so above 1 is better for throughput and below 1 is better for "
+        "latency, time and memory; *×* says how many times better Weir is.",
+        "",
+    ]
+    sections = [("Tracking (`mlflow server` vs `weir server`, SQLite)", "tracking:", ["mlflow", "weir"]),
+                ("Serving (`mlflow models serve` vs `weir models serve`, iris random forest, ONNX)", "serving:",
+                 ["mlflow", "weir-ort", "weir-tract", "floor"])]
+    for title, prefix, systems in sections:
+        lines += [f"## {title}", ""]
+        head = ["Figure"] + [{"floor": "bare hyper (floor)"}.get(s, s) for s in systems] + \
+               [f"{s} ÷ mlflow" for s in systems if s.startswith("weir")]
+        if prefix == "serving:":
+            head.append("weir-ort ÷ floor")
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for figure, entry in results.items():
+            if not figure.startswith(prefix):
+                continue
+            sysd = entry["systems"]
+            row = [f"{figure[len(prefix):].strip()} ({entry['unit']})"]
+            for s in systems:
+                row.append(f"{fmt(sysd[s]['median'])} {spread(sysd[s]['runs'])}".strip() if s in sysd else "–")
+            for s in systems:
+                if s.startswith("weir"):
+                    row.append(ratio(sysd, s, "mlflow", entry["better"]))
+            if prefix == "serving:":
+                row.append(ratio(sysd, "weir-ort", "floor", entry["better"]))
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    floor = [(f, e) for f, e in results.items() if f.startswith("floor:")]
+    if floor:
+        lines += ["## Floor: the model in a bare loop (no HTTP)", "", "| Figure | weir-ort | weir-tract |", "|---|---|---|"]
+        for figure, e in floor:
+            cells = [f"{fmt(e['systems'][s]['median'])}" if s in e["systems"] else "–" for s in ["weir-ort", "weir-tract"]]
+            lines.append(f"| {figure[len('floor:'):].strip()} ({e['unit']}) | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def ratio(sysd: dict, a: str, b: str, better: str) -> str:
+    if a not in sysd or b not in sysd or not sysd[b]["median"] or not sysd[a]["median"]:
+        return "–"
+    r = sysd[a]["median"] / sysd[b]["median"]
+    times = r if better == "higher" else 1 / r
+    return f"{r:.3g} ({times:.3g}×)"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--weir", required=True, help="the weir binary")
+    ap.add_argument("--floor", required=True, help="the floor example binary")
+    ap.add_argument("--mlflow", required=True, help="the mlflow CLI of the reference venv")
+    ap.add_argument("--python", default=sys.executable, help="python with mlflow installed")
+    ap.add_argument("--mlflow-version", default="?")
+    ap.add_argument("--out", default=str(REPO))
+    ap.add_argument("--quick", action="store_true", help="seconds, not minutes: smoke numbers for CI")
+    ap.add_argument("--reps", type=int, default=0)
+    ap.add_argument("--seconds", type=float, default=0, help="duration of each load run")
+    ap.add_argument("--only", choices=["tracking", "serving"], help="one half only")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
+    args = ap.parse_args()
+    bench = Bench(args)
+    started, load_before = time.time(), os.getloadavg()
+    log(f"work dir {bench.work}; {bench.reps} repetition(s) of {bench.seconds}s load runs")
+    try:
+        if args.only in (None, "tracking"):
+            for system in ["mlflow", "weir"]:
+                bench.tracking(system)
+        if args.only in (None, "serving"):
+            registry = bench.register_iris()
+            for system in ["mlflow", "weir-ort", "weir-tract", "floor"]:
+                bench.serving(system, registry)
+            bench.inference_floor()
+        bench.report(started, load_before)
+    finally:
+        bench.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

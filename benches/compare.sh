@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Weir side by side with MLflow on this machine, in one run: writes BENCHMARKS.md and
+# BENCHMARKS.json (see benches/compare.py for what is measured and how).
+#
+#   benches/compare.sh                 # the full run (about 15 minutes on 2 cores)
+#   benches/compare.sh --quick         # seconds: one short repetition of everything (CI smoke run)
+#   benches/compare.sh --only serving  # one half; --reps N, --seconds S, --out DIR, --keep
+#
+# Installs what it needs: the reference (mlflow==3.17.2 with onnxruntime, the pinned venv the
+# end-to-end tests use), wrk (Debian package) as the load generator for both sides, and ONNX
+# Runtime's library for Weir's ort backend; builds `weir` and the `floor` example in release mode.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export WEIR_CACHE_DIR=${WEIR_CACHE_DIR:-$HOME/.cache/weir}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+log() { echo "compare: $*" >&2; }
+
+if ! command -v wrk >/dev/null; then
+  log "installing wrk (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq wrk >&2 || { apt-get update -qq >&2 && apt-get install -y -qq wrk >&2; }
+fi
+
+log "building weir and the floor example (release)"
+cargo build --release --locked --bin weir --example floor >&2
+ORT_DYLIB_PATH=$(scripts/fetch-onnxruntime.sh)
+export ORT_DYLIB_PATH
+
+log "reference venv (mlflow 3.17.2 + onnxruntime)"
+VENV=$(scripts/venv.sh mlflow3 tests/python/requirements-mlflow3.txt)
+version=$("$VENV/bin/python" -c 'import mlflow; print(mlflow.__version__)')
+
+# MLflow's own telemetry and tracing would add noise; the run is offline and local.
+export MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true PYTHONUNBUFFERED=1
+# `mlflow models serve` runs `uvicorn` from PATH.
+export PATH="$VENV/bin:$PATH"
+exec "$VENV/bin/python" benches/compare.py \
+  --weir "$CARGO_TARGET_DIR/release/weir" \
+  --floor "$CARGO_TARGET_DIR/release/examples/floor" \
+  --mlflow "$VENV/bin/mlflow" --python "$VENV/bin/python" --mlflow-version "$version" "$@"
