@@ -57,6 +57,17 @@ impl Sql {
         self.arg(Arg::I64(v))
     }
 
+    /// ` ORDER BY <terms> LIMIT <max_results + 1> OFFSET <offset>`: one row more than a page, so
+    /// the caller knows whether another page follows.
+    pub fn order_and_page(&mut self, order: &[String], max_results: i64, offset: i64) -> &mut Self {
+        self.push(" ORDER BY ")
+            .push(&order.join(", "))
+            .push(" LIMIT ")
+            .i64(max_results + 1)
+            .push(" OFFSET ")
+            .i64(offset)
+    }
+
     /// `(` placeholders `)` for a list of strings.
     pub fn str_list(&mut self, items: &[String]) -> &mut Self {
         self.push("(");

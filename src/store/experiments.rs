@@ -205,12 +205,7 @@ impl ExperimentStore for SqlStore {
             };
             full.filter(&t, f)?;
         }
-        full.push(" ORDER BY ")
-            .push(&order.join(", "))
-            .push(" LIMIT ")
-            .i64(q.max_results + 1)
-            .push(" OFFSET ")
-            .i64(q.offset);
+        full.order_and_page(&order, q.max_results, q.offset);
         let rows = full.query().fetch_all(&self.reader).await?;
         let mut items: Vec<Experiment> = rows
             .iter()

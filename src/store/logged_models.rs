@@ -337,12 +337,7 @@ impl LoggedModelStore for SqlStore {
             };
             s.filter(&t, f)?;
         }
-        s.push(" ORDER BY ")
-            .push(&order.join(", "))
-            .push(" LIMIT ")
-            .i64(q.max_results + 1)
-            .push(" OFFSET ")
-            .i64(q.offset);
+        s.order_and_page(&order, q.max_results, q.offset);
         let rows = s.query().fetch_all(&self.reader).await?;
         let models: Vec<LoggedModel> = rows.iter().map(lm_from_row).collect::<Result<_>>()?;
         let p = page(models, q.max_results, q.offset);

@@ -411,12 +411,7 @@ impl ModelRegistryStore for SqlStore {
             };
             s.filter(&t, f)?;
         }
-        s.push(" ORDER BY ")
-            .push(&order.join(", "))
-            .push(" LIMIT ")
-            .i64(q.max_results + 1)
-            .push(" OFFSET ")
-            .i64(q.offset);
+        s.order_and_page(&order, q.max_results, q.offset);
         let rows = s.query().fetch_all(&self.reader).await?;
         let models: Vec<RegisteredModel> = rows.iter().map(rm_from_row).collect::<Result<_>>()?;
         let p = page(models, q.max_results, q.offset);
@@ -658,12 +653,7 @@ impl ModelRegistryStore for SqlStore {
             };
             s.filter(&t, f)?;
         }
-        s.push(" ORDER BY ")
-            .push(&order.join(", "))
-            .push(" LIMIT ")
-            .i64(q.max_results + 1)
-            .push(" OFFSET ")
-            .i64(q.offset);
+        s.order_and_page(&order, q.max_results, q.offset);
         let rows = s.query().fetch_all(&self.reader).await?;
         let versions: Vec<ModelVersion> = rows.iter().map(mv_from_row).collect::<Result<_>>()?;
         let mut p = page(versions, q.max_results, q.offset);

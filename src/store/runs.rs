@@ -666,12 +666,7 @@ impl RunStore for SqlStore {
             };
             full.filter(&t, f)?;
         }
-        full.push(" ORDER BY ")
-            .push(&order.join(", "))
-            .push(" LIMIT ")
-            .i64(q.max_results + 1)
-            .push(" OFFSET ")
-            .i64(q.offset);
+        full.order_and_page(&order, q.max_results, q.offset);
         let rows = full.query().fetch_all(&self.reader).await?;
         let infos: Vec<RunInfo> = rows.iter().map(run_info_from_row).collect::<Result<_>>()?;
         let Page {
