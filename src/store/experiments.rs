@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::builder::{OrderSpec, Sql, Target};
 use super::*;
@@ -42,6 +42,17 @@ fn experiment_attribute(key: &str) -> Option<(&'static str, bool)> {
 }
 
 impl SqlStore {
+    /// The experiment's lifecycle stage, read inside `tx`; not found is an error.
+    async fn experiment_stage(tx: &mut Transaction<'static, Any>, id: i64) -> Result<String> {
+        sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| experiment_not_found(id))?
+            .try_get(0)
+            .map_err(Into::into)
+    }
+
     async fn experiment_tags(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<KeyValue>>> {
         let mut out: HashMap<i64, Vec<KeyValue>> = HashMap::new();
         if ids.is_empty() {
@@ -226,17 +237,10 @@ impl ExperimentStore for SqlStore {
 
     async fn rename_experiment(&self, id: i64, new_name: &str) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        let stage: Option<String> =
-            sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
-        match stage.as_deref() {
-            None => return Err(experiment_not_found(id)),
-            Some("active") => {}
-            Some(_) => return Err(Error::invalid("Cannot rename a non-active experiment.")),
+        let stage = Self::experiment_stage(&mut tx, id).await?;
+        match stage.as_str() {
+            "active" => {}
+            _ => return Err(Error::invalid("Cannot rename a non-active experiment.")),
         }
         sqlx::query(
             "UPDATE experiments SET name = $1, last_update_time = $2 WHERE experiment_id = $3",
@@ -292,17 +296,10 @@ impl ExperimentStore for SqlStore {
 
     async fn set_experiment_tag(&self, id: i64, tag: &KeyValue) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        let stage: Option<String> =
-            sqlx::query("SELECT lifecycle_stage FROM experiments WHERE experiment_id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
-        match stage.as_deref() {
-            None => return Err(experiment_not_found(id)),
-            Some("active") => {}
-            Some(s) => {
+        let stage = Self::experiment_stage(&mut tx, id).await?;
+        match stage.as_str() {
+            "active" => {}
+            s => {
                 return Err(Error::invalid(format!(
                     "The experiment {id} must be in the 'active' state. Current state is {s}."
                 )))

@@ -115,6 +115,29 @@ impl SqlStore {
         Ok(models)
     }
 
+    /// Insert or overwrite a model's params or tags (`table` is `logged_model_params` or
+    /// `logged_model_tags`).
+    async fn upsert_model_kv(
+        tx: &mut Transaction<'static, Any>,
+        table: &str,
+        model_id: &str,
+        items: &[KeyValue],
+    ) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {table} (model_id, key, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value"
+        );
+        for kv in items {
+            sqlx::query(&sql)
+                .bind(model_id.to_owned())
+                .bind(kv.key.clone())
+                .bind(kv.value.clone())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn logged_model_active(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -171,23 +194,8 @@ impl LoggedModelStore for SqlStore {
         .bind(m.source_run_id.clone())
         .execute(&mut *tx)
         .await?;
-        for (table, items) in [
-            ("logged_model_params", &m.params),
-            ("logged_model_tags", &m.tags),
-        ] {
-            for kv in items {
-                let sql = format!(
-                    "INSERT INTO {table} (model_id, key, value) VALUES ($1, $2, $3) \
-                     ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value"
-                );
-                sqlx::query(&sql)
-                    .bind(model_id.clone())
-                    .bind(kv.key.clone())
-                    .bind(kv.value.clone())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        Self::upsert_model_kv(&mut tx, "logged_model_params", &model_id, &m.params).await?;
+        Self::upsert_model_kv(&mut tx, "logged_model_tags", &model_id, &m.tags).await?;
         tx.commit().await?;
         self.get_logged_model(&model_id).await
     }
@@ -223,17 +231,7 @@ impl LoggedModelStore for SqlStore {
     async fn set_logged_model_tags(&self, model_id: &str, tags: &[KeyValue]) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         self.logged_model_active(&mut tx, model_id).await?;
-        for t in tags {
-            sqlx::query(
-                "INSERT INTO logged_model_tags (model_id, key, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(model_id)
-            .bind(t.key.clone())
-            .bind(t.value.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
+        Self::upsert_model_kv(&mut tx, "logged_model_tags", model_id, tags).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -253,17 +251,7 @@ impl LoggedModelStore for SqlStore {
     async fn log_logged_model_params(&self, model_id: &str, params: &[KeyValue]) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         self.logged_model_active(&mut tx, model_id).await?;
-        for p in params {
-            sqlx::query(
-                "INSERT INTO logged_model_params (model_id, key, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(model_id)
-            .bind(p.key.clone())
-            .bind(p.value.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
+        Self::upsert_model_kv(&mut tx, "logged_model_params", model_id, params).await?;
         tx.commit().await?;
         Ok(())
     }
