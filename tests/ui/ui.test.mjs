@@ -120,20 +120,25 @@ test('sorting a column orders the runs on the server', async () => {
     const i = [...document.querySelectorAll('.vt-head .c')].findIndex((c) => c.dataset.col === 'metrics.accuracy');
     return Number(r.children[i].textContent);
   }));
-  await page.locator('.vt-head [data-col="metrics.accuracy"]').click();
-  await page.waitForFunction(() => location.hash.includes('sort=metrics.accuracy:desc') && document.querySelector('.vt').dataset.state === 'ready');
-  await readyTable();
+  // A click changes the hash at once and reloads on the hashchange event: wait for a search that
+  // finished after the click, not the table still showing the previous order.
+  const sortBy = async (col, dir) => {
+    const before = await page.evaluate(() => window.__weirRunsTiming?.ready_at ?? -1);
+    await page.locator(`.vt-head [data-col="${col}"]`).click();
+    await page.waitForFunction(([want, prev]) => location.hash.includes(want)
+      && document.querySelector('.vt').dataset.state === 'ready'
+      && (window.__weirRunsTiming?.ready_at ?? -1) !== prev, [`sort=${col}:${dir}`, before]);
+  };
+  await sortBy('metrics.accuracy', 'desc');
   const desc = await values();
   assert.deepEqual(desc, [...desc].sort((a, c) => c - a));
   assert.equal(await page.locator('.vt-head [data-col="metrics.accuracy"]').getAttribute('aria-sort'), 'descending');
-  await page.locator('.vt-head [data-col="metrics.accuracy"]').click();
-  await page.waitForFunction(() => location.hash.includes('sort=metrics.accuracy:asc') && document.querySelector('.vt').dataset.state === 'ready');
+  await sortBy('metrics.accuracy', 'asc');
   const asc = await values();
   assert.deepEqual(asc, [...asc].sort((a, c) => a - c));
   assert.notDeepEqual(asc, desc);
   // Sort by a parameter too (string order from the server) and by name.
-  await page.locator('.vt-head [data-col="attributes.run_name"]').click();
-  await page.waitForFunction(() => location.hash.includes('sort=attributes.run_name:asc') && document.querySelector('.vt').dataset.state === 'ready');
+  await sortBy('attributes.run_name', 'asc');
   const names = await rowNames(page);
   assert.deepEqual(names, [...names].sort());
 });
