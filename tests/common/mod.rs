@@ -97,6 +97,8 @@ pub struct ServerProcess {
     pub url: String,
     pub addr: std::net::SocketAddr,
     pub dir: tempfile::TempDir,
+    /// Every line the server logged so far.
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for ServerProcess {
@@ -135,6 +137,8 @@ impl ServerProcess {
         let mut child = cmd.spawn().expect("spawn weir");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(i) = line.find("listening on http://") {
@@ -142,6 +146,7 @@ impl ServerProcess {
                     let url: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
                     let _ = tx.send(url);
                 }
+                keep.lock().unwrap().push(line);
             }
         });
         let url = rx
@@ -153,21 +158,167 @@ impl ServerProcess {
             url,
             addr,
             dir,
+            logs,
         }
     }
 
     /// The process's resident set size and its peak so far, in KiB (from /proc).
     pub fn rss_kib(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+        proc_rss_kib(self.child.id())
     }
+
+    pub fn log_text(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+}
+
+/// Send raw bytes over one connection (no client-side URL normalisation or header checks) and
+/// return (status, headers and body as text).
+pub async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), s.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// A `Connection: close` request with a JSON body and the given extra header lines.
+pub fn http_request(method: &str, path: &str, headers: &[&str], body: &str) -> Vec<u8> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+    {
+        head.push_str("Host: localhost\r\n");
+    }
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    format!(
+        "{head}Connection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A `weir models serve` child process, killed on drop; its log lines are kept.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub url: String,
+    pub addr: std::net::SocketAddr,
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServeProcess {
+    /// Start `weir models serve <args> --port 0` with a private model cache.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> ServeProcess {
+        use std::io::{BufRead, BufReader};
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_weir"));
+        cmd.args(["models", "serve", "--port", "0", "--model-cache"])
+            .arg(dir.path().join("cache"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("WEIR_LOG", "info")
+            .env_remove("MLFLOW_TRACKING_TOKEN")
+            .env_remove("MLFLOW_TRACKING_USERNAME")
+            .env_remove("MLFLOW_TRACKING_PASSWORD")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn weir models serve");
+        let stderr = child.stderr.take().unwrap();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let keep = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(i) = line.find("serving on http://") {
+                    let url: String = line[i + "serving on ".len()..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace())
+                        .collect();
+                    let _ = tx.send(url);
+                }
+                keep.lock().unwrap().push(line);
+            }
+        });
+        let url = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("weir models serve did not start");
+        let addr = url.trim_start_matches("http://").parse().expect("address");
+        ServeProcess {
+            child,
+            url,
+            addr,
+            logs,
+            dir,
+        }
+    }
+
+    /// Resident set size and its peak so far, in KiB.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        proc_rss_kib(self.child.id())
+    }
+
+    /// CPU time (user + system) used so far, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        n(11) + n(12)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// Wait until `/health` answers 200.
+    pub async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(r) = client.get(format!("{}/health", self.url)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("model never became ready:\n{}", self.log_text());
+    }
+}
+
+/// A process's resident set size and its peak, in KiB (from /proc).
+pub fn proc_rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
