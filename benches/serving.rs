@@ -20,6 +20,7 @@ fn iris_schema() -> Schema {
     Schema {
         inputs: vec![Spec::tensor("X", DType::F32, vec![-1, 4])],
         columns: None,
+        ..Default::default()
     }
 }
 

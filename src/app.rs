@@ -28,6 +28,16 @@ pub struct AppState {
     shutting_down: Arc<AtomicBool>,
     /// Models served in-process (`--serve-model`); also answers the UI's `served-models`.
     pub serving: Option<Arc<crate::serving::Serving>>,
+    /// Allowed hosts and origins, security headers, trusted proxies.
+    pub security: Arc<crate::api::security::Policy>,
+    /// Longest a (non-streaming) API request may take.
+    pub request_timeout: std::time::Duration,
+}
+
+impl axum::extract::FromRef<AppState> for Arc<crate::api::security::Policy> {
+    fn from_ref(s: &AppState) -> Self {
+        s.security.clone()
+    }
 }
 
 impl AppState {
@@ -48,6 +58,8 @@ impl AppState {
             max_body_bytes,
             shutting_down: Arc::new(AtomicBool::new(false)),
             serving: None,
+            security: Arc::new(crate::api::security::Policy::default()),
+            request_timeout: std::time::Duration::from_secs(60),
         }
     }
 
@@ -206,19 +218,37 @@ fn weir_routes() -> Router<AppState> {
         )
 }
 
+/// A request that runs past `timeout` is answered 504 (and its handler dropped).
+async fn deadline(
+    axum::extract::State(timeout): axum::extract::State<std::time::Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => crate::error::Error::timed_out(timeout).into_response(),
+    }
+}
+
 /// The whole `weir server` router.
 pub fn app(state: AppState) -> Router {
-    let mlflow = mlflow_routes();
+    let timed = axum::middleware::from_fn_with_state(state.request_timeout, deadline);
+    let mlflow = mlflow_routes().route_layer(timed.clone());
     let serving = state
         .serving
         .clone()
         .unwrap_or_else(|| Arc::new(crate::serving::Serving::empty()));
     let max_body = state.max_body_bytes;
+    let security = state.security.clone();
     Router::new()
         .nest("/api/2.0/mlflow", mlflow.clone())
         .nest("/ajax-api/2.0/mlflow", mlflow)
-        .nest("/ajax-api/2.0/weir", weir_routes())
-        .nest("/api/2.0/weir", weir_routes())
+        .nest(
+            "/ajax-api/2.0/weir",
+            weir_routes().route_layer(timed.clone()),
+        )
+        .nest("/api/2.0/weir", weir_routes().route_layer(timed))
         .nest("/api/2.0/mlflow-artifacts", artifact_routes())
         .nest("/ajax-api/2.0/mlflow-artifacts", artifact_routes())
         .route("/get-artifact", get(artifacts::get_run_artifact))
@@ -238,6 +268,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            security,
+            crate::api::security::guard,
+        ))
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             use axum::response::IntoResponse;

@@ -20,7 +20,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db {
             command: DbCommand::Upgrade { backend_store_uri },
         } => {
-            let store = SqlStore::open(&backend_store_uri).await?;
+            let store = SqlStore::open(backend_store_uri.expose()).await?;
             tracing::info!(store = store.display_uri(), "schema is up to date");
             store.close().await;
             Ok(())
@@ -54,7 +54,9 @@ fn resolve_local(root: &str) -> anyhow::Result<String> {
 
 /// Build the state for `weir server` (shared by the binary and the integration tests).
 pub async fn server_state(args: &ServerArgs) -> anyhow::Result<AppState> {
-    let store = Arc::new(SqlStore::open(&args.backend_store_uri).await?);
+    let store = Arc::new(
+        SqlStore::open_within(args.backend_store_uri.expose(), args.db_connect_timeout()).await?,
+    );
     let root = default_artifact_root(args)?;
     let proxied = if args.proxy_artifacts() {
         let repo = crate::artifacts::open(&args.artifacts_destination)
@@ -70,7 +72,11 @@ pub async fn server_state(args: &ServerArgs) -> anyhow::Result<AppState> {
     } else {
         None
     };
-    let mut state = AppState::new(store, Artifacts::new(proxied), root, args.max_body_bytes);
+    let destination = resolve_local(&args.artifacts_destination)?;
+    let artifacts = Artifacts::confined(proxied, &[&root, &destination]);
+    let mut state = AppState::new(store, artifacts, root, args.http.max_body_bytes);
+    state.security = Arc::new(crate::api::security::Policy::from_args(args)?);
+    state.request_timeout = args.http.request_timeout();
     state
         .tracking
         .ensure_default_experiment()
@@ -78,7 +84,7 @@ pub async fn server_state(args: &ServerArgs) -> anyhow::Result<AppState> {
         .map_err(|e| anyhow::anyhow!("creating the Default experiment: {}", e.message))?;
     state.serving = Some(crate::serving::start_in_process(
         &args.serve_model,
-        crate::serving::ServingConfig::from_args(&args.serving),
+        crate::serving::ServingConfig::from_args(&args.serving, &args.http),
         state.registry.clone(),
         state.artifacts.clone(),
         state.alias_moves.subscribe(),
@@ -111,7 +117,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         shutdown_state.begin_shutdown();
     };
     let store = state.store.clone();
-    crate::server::run(app(state), listener, shutdown, args.shutdown_timeout()).await?;
+    crate::server::run(app(state), listener, shutdown, args.http.limits()).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::secret::SecretUri;
+
 /// Weir: an MLflow-compatible tracking server, model registry and ONNX model server.
 #[derive(Debug, Parser)]
 #[command(
@@ -65,7 +67,7 @@ pub enum DbCommand {
             env = "MLFLOW_BACKEND_STORE_URI",
             default_value = "sqlite:///mlflow.db"
         )]
-        backend_store_uri: String,
+        backend_store_uri: SecretUri,
     },
 }
 
@@ -108,7 +110,7 @@ pub struct ServerArgs {
         env = "MLFLOW_BACKEND_STORE_URI",
         default_value = "sqlite:///mlflow.db"
     )]
-    pub backend_store_uri: String,
+    pub backend_store_uri: SecretUri,
 
     /// Artifact location given to new experiments. Defaults to `mlflow-artifacts:/` (proxied
     /// through this server) with --serve-artifacts, else to ./mlruns. Also accepts a local path,
@@ -141,19 +143,53 @@ pub struct ServerArgs {
     #[arg(long, overrides_with = "serve_artifacts")]
     pub no_serve_artifacts: bool,
 
-    /// Largest accepted JSON request body, in bytes (artifact uploads stream and are not limited).
-    #[arg(long, env = "WEIR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
-    pub max_body_bytes: usize,
+    /// Host names (and `host:port`) the server answers to, comma-separated; `*` wildcards allowed
+    /// (`*.example.com`), `*` alone allows every host. Requests with another Host header get 403:
+    /// this stops a web page on another domain from driving a Weir on localhost or a private
+    /// network (DNS rebinding). Default: localhost, 127.0.0.1, [::1] and private-network addresses
+    /// with any port, and the --host the server listens on. Behind a Service or Ingress, list the
+    /// names clients use (e.g. `weir,weir.mlflow.svc,mlflow.example.com`). /health and /version
+    /// answer whatever the Host, for probes.
+    #[arg(long, env = "MLFLOW_SERVER_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
 
-    /// On SIGTERM/Ctrl-C, how long in-flight requests may take to finish before exit, in seconds.
-    #[arg(long, env = "WEIR_SHUTDOWN_TIMEOUT", default_value_t = 30)]
-    pub shutdown_timeout: u64,
+    /// Web origins (`https://notebooks.example.com`, `*` wildcards allowed) whose pages may call
+    /// the API from a browser, comma-separated. Default: none, only the server's own origin; a
+    /// state-changing request (POST, PUT, PATCH, DELETE) from any other origin gets 403.
+    #[arg(
+        long,
+        env = "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// The X-Frame-Options header on every answer (`SAMEORIGIN`, `DENY`, or `NONE` to omit it).
+    #[arg(
+        long,
+        env = "MLFLOW_SERVER_X_FRAME_OPTIONS",
+        default_value = "SAMEORIGIN"
+    )]
+    pub x_frame_options: String,
+
+    /// Proxies whose X-Forwarded-Host, X-Forwarded-Proto and X-Forwarded-User headers are
+    /// believed, as CIDRs (`10.0.0.0/8,127.0.0.1/32`), comma-separated. Default: none; from any
+    /// other peer those headers are ignored.
+    #[arg(long, env = "WEIR_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// How long to keep trying to reach the backend store at start, in seconds, before exiting
+    /// with an error (a PostgreSQL that starts after Weir in a cluster is waited for).
+    #[arg(long, env = "WEIR_DB_CONNECT_TIMEOUT", default_value_t = 60)]
+    pub db_connect_timeout: u64,
 
     /// Also serve this model from the in-process registry (repeatable): `models:/name@alias`,
     /// `models:/name/Production`, `models:/name/3`, `runs:/<run>/model`, `models:/m-<id>` or a
     /// local directory holding an MLmodel file.
     #[arg(long = "serve-model", env = "WEIR_SERVE_MODEL", value_delimiter = ',')]
     pub serve_model: Vec<String>,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
 
     #[command(flatten)]
     pub serving: ServingArgs,
@@ -165,8 +201,55 @@ impl ServerArgs {
         self.serve_artifacts && !self.no_serve_artifacts
     }
 
-    pub fn shutdown_timeout(&self) -> Duration {
-        Duration::from_secs(self.shutdown_timeout)
+    pub fn db_connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.db_connect_timeout)
+    }
+}
+
+/// Limits of the HTTP server, shared by `weir server` and `weir models serve`: every request is
+/// bounded in size and time, every connection in time, and their number in total.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Largest accepted request body, in bytes (artifact uploads stream and are not limited).
+    #[arg(long, env = "WEIR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Longest one request may take, body included, in seconds; then 504. Artifact uploads and
+    /// downloads stream for as long as they need and are exempt.
+    #[arg(long, env = "WEIR_REQUEST_TIMEOUT", default_value_t = 60)]
+    pub request_timeout: u64,
+
+    /// Most connections open at once; further clients wait in the listen backlog.
+    #[arg(long, env = "WEIR_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send a complete request head once it connects or starts a request.
+    /// Slower connections are closed (slowloris).
+    #[arg(long, env = "WEIR_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+
+    /// Seconds an idle keep-alive connection stays open between requests.
+    #[arg(long, env = "WEIR_KEEP_ALIVE_TIMEOUT", default_value_t = 60)]
+    pub keep_alive_timeout: u64,
+
+    /// On SIGTERM/Ctrl-C, how long in-flight requests may take to finish before exit, in seconds.
+    #[arg(long, env = "WEIR_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout: u64,
+}
+
+impl HttpArgs {
+    /// The limits `server::run` enforces.
+    pub fn limits(&self) -> crate::server::Limits {
+        crate::server::Limits {
+            max_connections: self.max_connections.max(1),
+            header_read_timeout: Duration::from_secs(self.header_read_timeout.max(1)),
+            keep_alive_timeout: Duration::from_secs(self.keep_alive_timeout.max(1)),
+            shutdown_grace: Duration::from_secs(self.shutdown_timeout),
+        }
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout.max(1))
     }
 }
 
@@ -203,6 +286,10 @@ pub struct ServingArgs {
     /// Directory where downloaded model versions are cached.
     #[arg(long, env = "WEIR_MODEL_CACHE", default_value = "./.weir-cache")]
     pub model_cache: PathBuf,
+
+    /// Most rows one scoring request may carry; larger requests get 400.
+    #[arg(long, env = "WEIR_MAX_ROWS", default_value_t = 100_000)]
+    pub max_rows: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -227,21 +314,18 @@ pub struct ServeArgs {
     #[arg(long, short = 'p', env = "WEIR_PORT", default_value_t = 5000)]
     pub port: u16,
 
-    /// Tracking server that resolves `models:/` and `runs:/` URIs.
+    /// Tracking server that resolves `models:/` and `runs:/` URIs. Credentials come from
+    /// MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME/PASSWORD or the URI's `user:password@`,
+    /// and are sent to this server's origin only.
     #[arg(
         long,
         env = "MLFLOW_TRACKING_URI",
         default_value = "http://127.0.0.1:5000"
     )]
-    pub tracking_uri: String,
+    pub tracking_uri: SecretUri,
 
-    /// Largest accepted request body, in bytes.
-    #[arg(long, env = "WEIR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
-    pub max_body_bytes: usize,
-
-    /// On SIGTERM, how long in-flight requests may take to finish before exit, in seconds.
-    #[arg(long, env = "WEIR_SHUTDOWN_TIMEOUT", default_value_t = 30)]
-    pub shutdown_timeout: u64,
+    #[command(flatten)]
+    pub http: HttpArgs,
 
     #[command(flatten)]
     pub serving: ServingArgs,
@@ -265,6 +349,30 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn debug_never_shows_passwords() {
+        let cli = Cli::parse_from([
+            "weir",
+            "server",
+            "--backend-store-uri",
+            "postgresql://u:hunter2@db/mlflow?password=hunter3",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("hunter"), "{shown}");
+        let cli = Cli::parse_from([
+            "weir",
+            "models",
+            "serve",
+            "-m",
+            "models:/m@a",
+            "--tracking-uri",
+            "http://alice:hunter2@tracking:5000",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("alice:***@tracking"), "{shown}");
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// A request body over the configured limit.
     RequestTooLarge,
+    /// The request took longer than `--request-timeout`.
+    DeadlineExceeded,
+    /// The caller may not do this.
+    PermissionDenied,
 }
 
 impl ErrorCode {
@@ -34,6 +38,8 @@ impl ErrorCode {
             ErrorCode::NotImplemented => "NOT_IMPLEMENTED",
             ErrorCode::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
             ErrorCode::RequestTooLarge => "REQUEST_LIMIT_EXCEEDED",
+            ErrorCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            ErrorCode::PermissionDenied => "PERMISSION_DENIED",
         }
     }
 
@@ -47,6 +53,8 @@ impl ErrorCode {
             ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
         }
     }
 
@@ -95,6 +103,16 @@ impl Error {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::TemporarilyUnavailable, message)
     }
+    /// The request ran past `--request-timeout`.
+    pub fn timed_out(after: std::time::Duration) -> Self {
+        Self::new(
+            ErrorCode::DeadlineExceeded,
+            format!(
+                "The request did not complete within {}s (--request-timeout).",
+                after.as_secs()
+            ),
+        )
+    }
     /// An unexpected failure: the detail goes to the log, the client gets a short message.
     pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "{context}");
@@ -117,8 +135,34 @@ impl Error {
 }
 
 impl From<sqlx::Error> for Error {
+    /// A database that is unreachable or restarting is a 503 the client retries; anything else
+    /// is an internal error.
     fn from(e: sqlx::Error) -> Self {
+        if database_away(&e) {
+            tracing::warn!(error = %e, "the backend store is unavailable");
+            return Error::unavailable(
+                "The backend store is temporarily unavailable; retry shortly.",
+            );
+        }
         Error::internal("database error", e)
+    }
+}
+
+/// Whether a database error means the connection or server went away (as opposed to a bad query).
+fn database_away(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Protocol(m) => m.contains("closed") || m.contains("connection"),
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            // PostgreSQL: class 08 (connection exception), 57P01-57P03 (shutdown, cannot
+            // connect now), 53300 (too many connections). SQLite: BUSY (5), LOCKED (6).
+            c.starts_with("08") || c.starts_with("57P") || c == "53300" || c == "5" || c == "6"
+        }),
+        _ => false,
     }
 }
 

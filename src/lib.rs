@@ -27,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod registry;
 pub mod search;
+pub mod secret;
 pub mod server;
 pub mod serving;
 pub mod store;

@@ -51,6 +51,7 @@ impl Api {
 
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let req = Request::post(format!("/api/2.0/mlflow/{path}"))
+            .header("host", "localhost")
             .header("content-type", "application/json")
             .body(Body::from(body.to_string()))
             .unwrap();
@@ -60,6 +61,7 @@ impl Api {
 
     async fn get(&self, path_and_query: &str) -> (StatusCode, Value) {
         let req = Request::get(format!("/api/2.0/mlflow/{path_and_query}"))
+            .header("host", "localhost")
             .body(Body::empty())
             .unwrap();
         let (s, b, _) = self.call(req).await;
@@ -73,7 +75,10 @@ impl Api {
         ct: Option<&str>,
         body: Vec<u8>,
     ) -> (StatusCode, String, Option<String>) {
-        let mut b = Request::builder().method(method).uri(path);
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
         if let Some(ct) = ct {
             b = b.header("content-type", ct);
         }

@@ -553,9 +553,23 @@ impl Tracking {
         r.json().await.unwrap()
     }
 
-    /// Upload a bundled model under the artifact proxy and register it as a new version.
+    /// Upload a bundled model into a new run's artifacts (through the proxy) and register it as
+    /// a new version of `name`, as the 2.x client's `register_model` does.
     async fn register(&self, name: &str, model: &str, key: &str) -> String {
         let client = reqwest::Client::new();
+        let run = self
+            .api(
+                reqwest::Method::POST,
+                "runs/create",
+                json!({"experiment_id": "0", "run_name": key}),
+            )
+            .await;
+        let run_id = run["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+        let root = run["run"]["info"]["artifact_uri"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = root.trim_start_matches("mlflow-artifacts:/").to_owned();
         let files: &[&str] = if model == "sklearn" {
             &["MLmodel"]
         } else {
@@ -569,7 +583,7 @@ impl Tracking {
             };
             let r = client
                 .put(format!(
-                    "{}/api/2.0/mlflow-artifacts/artifacts/reg/{key}/model/{f}",
+                    "{}/api/2.0/mlflow-artifacts/artifacts/{path}/{key}/model/{f}",
                     self.url
                 ))
                 .body(bytes)
@@ -590,7 +604,7 @@ impl Tracking {
             .api(
                 reqwest::Method::POST,
                 "model-versions/create",
-                json!({"name": name, "source": format!("mlflow-artifacts:/reg/{key}/model")}),
+                json!({"name": name, "source": format!("{root}/{key}/model"), "run_id": run_id}),
             )
             .await;
         v["model_version"]["version"].as_str().unwrap().to_owned()

@@ -8,9 +8,12 @@ use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
 use serde_json::json;
 
+use super::security::Forwarded;
 use super::{empty, ok, Fields};
 use crate::app::AppState;
-use crate::artifacts::{guess_content_type, safe_path, ArtifactRepo, ByteStream, RelPath};
+use crate::artifacts::{
+    check_upload_id, guess_content_type, safe_path, ArtifactRepo, ByteStream, RelPath,
+};
 use crate::error::{Error, Result};
 
 /// A request body as a byte stream (never buffered whole).
@@ -96,19 +99,18 @@ fn mpu_target(dir: &str, f: &Fields) -> Result<RelPath> {
     Ok(dir.join(&name))
 }
 
-/// Where clients should PUT parts: back to this server, as seen by the client.
-fn external_base(headers: &HeaderMap) -> String {
-    let get = |h: &str| {
-        headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').next().unwrap_or("").trim().to_owned())
-    };
-    let proto = get("x-forwarded-proto")
-        .filter(|p| p == "http" || p == "https")
-        .unwrap_or_else(|| "http".into());
-    let host = get("x-forwarded-host")
-        .or_else(|| get("host"))
+/// Where clients should PUT parts: back to this server, as seen by the client. The Host header
+/// has passed `--allowed-hosts`; forwarding headers count only from a trusted proxy.
+fn external_base(headers: &HeaderMap, fwd: &Forwarded) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let proto = fwd.proto.clone().unwrap_or_else(|| "http".into());
+    let host = fwd
+        .host
+        .clone()
+        .or(host)
         .unwrap_or_else(|| "localhost".into());
     format!("{proto}://{host}")
 }
@@ -120,6 +122,7 @@ pub async fn mpu_create(
     State(s): State<AppState>,
     Path(dir): Path<String>,
     headers: HeaderMap,
+    fwd: Forwarded,
     f: Fields,
 ) -> Result<Response> {
     let target = mpu_target(&dir, &f)?;
@@ -130,7 +133,7 @@ pub async fn mpu_create(
         )));
     }
     let upload_id = s.artifacts.proxied()?.mpu_create(&target).await?;
-    let base = external_base(&headers);
+    let base = external_base(&headers, &fwd);
     let enc = |v: &str| {
         percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
     };
@@ -155,6 +158,7 @@ pub async fn mpu_part(State(s): State<AppState>, req: Request) -> Result<Respons
     let f = Fields::from_query(req.uri().query().unwrap_or(""));
     let path = safe_path(&f.req_str("path")?)?;
     let upload_id = f.req_str("upload_id")?;
+    check_upload_id(&upload_id)?;
     let part = f.req_i64("part_number")?;
     if !(1..=MAX_PARTS).contains(&part) {
         return Err(Error::invalid("part_number out of range"));
@@ -178,6 +182,7 @@ pub async fn mpu_complete(
 ) -> Result<Response> {
     let target = mpu_target(&dir, &f)?;
     let upload_id = f.req_str("upload_id")?;
+    check_upload_id(&upload_id)?;
     let parts = f
         .obj_list("parts")?
         .iter()
@@ -206,9 +211,11 @@ pub async fn mpu_abort(
     f: Fields,
 ) -> Result<Response> {
     let target = mpu_target(&dir, &f)?;
+    let upload_id = f.req_str("upload_id")?;
+    check_upload_id(&upload_id)?;
     s.artifacts
         .proxied()?
-        .mpu_abort(&target, &f.req_str("upload_id")?)
+        .mpu_abort(&target, &upload_id)
         .await?;
     Ok(empty())
 }

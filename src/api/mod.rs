@@ -8,6 +8,7 @@ pub mod logged_models;
 pub mod meta;
 pub mod registry;
 pub mod runs;
+pub mod security;
 
 pub use fields::Fields;
 

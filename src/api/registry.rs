@@ -5,11 +5,13 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::json;
 
+use super::security::Forwarded;
 use super::{empty, ok, Fields};
 use crate::app::AppState;
 use crate::artifacts::safe_path;
 use crate::error::Result;
 use crate::registry::types::{ModelVersion, RegisteredModel};
+use crate::registry::NewVersionRequest;
 use crate::tracking::types::KeyValue;
 
 fn tag(f: &Fields) -> Result<KeyValue> {
@@ -17,18 +19,6 @@ fn tag(f: &Fields) -> Result<KeyValue> {
         f.req_str("key")?,
         f.str("value")?.unwrap_or_default(),
     ))
-}
-
-/// Who made a change, for the alias history (the client sends no user; a proxy in front may).
-fn actor(headers: &axum::http::HeaderMap) -> Option<String> {
-    ["x-forwarded-user", "x-remote-user", "x-mlflow-user"]
-        .iter()
-        .find_map(|h| {
-            headers
-                .get(*h)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
 }
 
 pub async fn create_model(State(s): State<AppState>, f: Fields) -> Result<Response> {
@@ -131,18 +121,18 @@ pub async fn latest_versions(State(s): State<AppState>, f: Fields) -> Result<Res
 }
 
 pub async fn create_version(State(s): State<AppState>, f: Fields) -> Result<Response> {
-    let v = s
-        .registry
-        .create_model_version(
-            &f.req_str("name")?,
-            &f.req_str("source")?,
-            f.str("run_id")?,
-            f.str("model_id")?,
-            f.key_values("tags")?,
-            f.str("description")?,
-            f.str("run_link")?,
-        )
-        .await?;
+    let req = NewVersionRequest {
+        name: f.req_str("name")?,
+        source: f.req_str("source")?,
+        has_run_id: f.raw("run_id").is_some(),
+        has_model_id: f.raw("model_id").is_some(),
+        run_id: f.str("run_id")?,
+        model_id: f.str("model_id")?,
+        tags: f.key_values("tags")?,
+        description: f.str("description")?,
+        run_link: f.str("run_link")?,
+    };
+    let v = s.registry.create_model_version(req).await?;
     ok(json!({ "model_version": v }))
 }
 
@@ -228,17 +218,14 @@ pub async fn download_uri(State(s): State<AppState>, f: Fields) -> Result<Respon
     ok(json!({ "artifact_uri": uri }))
 }
 
-pub async fn set_alias(
-    State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    f: Fields,
-) -> Result<Response> {
+/// Who made a change, for the alias history: the user a trusted proxy authenticated.
+pub async fn set_alias(State(s): State<AppState>, fwd: Forwarded, f: Fields) -> Result<Response> {
     s.registry
         .set_alias(
             &f.req_str("name")?,
             &f.req_str("alias")?,
             &f.req_str("version")?,
-            actor(&headers).as_deref(),
+            fwd.user.as_deref(),
         )
         .await?;
     s.notify_alias_moved();
@@ -247,14 +234,14 @@ pub async fn set_alias(
 
 pub async fn delete_alias(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
+    fwd: Forwarded,
     f: Fields,
 ) -> Result<Response> {
     s.registry
         .delete_alias(
             &f.req_str("name")?,
             &f.req_str("alias")?,
-            actor(&headers).as_deref(),
+            fwd.user.as_deref(),
         )
         .await?;
     s.notify_alias_moved();

@@ -237,8 +237,11 @@ pub async fn get_history(State(s): State<AppState>, f: Fields) -> Result<Respons
 /// Most runs one bulk request may name (MLflow's limit).
 const MAX_BULK_RUNS: usize = 100;
 
+/// The run ids of a bulk request, each once (a repeated id would repeat its work).
 fn bulk_run_ids(f: &Fields) -> Result<Vec<String>> {
-    let ids = f.str_list("run_ids")?;
+    let mut ids = f.str_list("run_ids")?;
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
     if ids.is_empty() {
         return Err(Error::missing("run_ids"));
     }
@@ -278,10 +281,19 @@ pub async fn get_history_bulk_interval(State(s): State<AppState>, f: Fields) -> 
     })
 }
 
+/// Most points one downsample answer holds, over all its runs.
+const MAX_CHART_POINTS: i64 = 200_000;
+
 /// Weir's chart endpoint: min/max-preserving downsampling of whole series.
 pub async fn downsample(State(s): State<AppState>, f: Fields) -> Result<Response> {
     let run_ids = bulk_run_ids(&f)?;
-    let max = f.i64("max_points")?.unwrap_or(1000).clamp(4, 20_000);
+    // At most MAX_CHART_POINTS points in one answer, shared by the runs.
+    let per_run = (MAX_CHART_POINTS / run_ids.len().max(1) as i64).max(4);
+    let max = f
+        .i64("max_points")?
+        .unwrap_or(1000)
+        .clamp(4, 20_000)
+        .min(per_run);
     let series = s
         .tracking
         .store

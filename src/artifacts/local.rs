@@ -199,7 +199,7 @@ impl ArtifactRepo for LocalRepo {
 
     async fn mpu_create(&self, path: &RelPath) -> Result<String> {
         self.resolve(path)?;
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = new_upload_id();
         let dir = self.mpu_dir(&id);
         tokio::fs::create_dir_all(&dir).await?;
         tokio::fs::write(dir.join("target"), path.as_string()).await?;

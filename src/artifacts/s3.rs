@@ -444,7 +444,7 @@ impl ArtifactRepo for S3Repo {
     // completion streams them, in order, into the final object through `put`.
 
     async fn mpu_create(&self, path: &RelPath) -> Result<String> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = new_upload_id();
         let marker = self.mpu_key(&id, "target");
         self.client
             .put_object()

@@ -2,6 +2,7 @@
 //! download locations, MLflow 3 logged models, and resolution of `models:/` and `runs:/` URIs
 //! to the files to serve.
 
+pub mod source;
 pub mod types;
 pub mod uri;
 
@@ -68,6 +69,25 @@ pub static LOGGED_MODEL_SCHEMA: Schema = Schema {
     dataset_fields: &[],
     bare: Entity::Attribute,
 };
+
+/// The logged-model tag listing the registered versions made from it.
+pub const MODEL_VERSIONS_TAG: &str = "mlflow.modelVersions";
+
+/// A `model-versions/create` request, as the client sent it.
+#[derive(Debug, Clone, Default)]
+pub struct NewVersionRequest {
+    pub name: String,
+    pub source: String,
+    pub run_id: Option<String>,
+    pub model_id: Option<String>,
+    /// Whether the request carried `run_id` / `model_id` at all (even empty): a copied version
+    /// keeps the source version's unless the request names its own.
+    pub has_run_id: bool,
+    pub has_model_id: bool,
+    pub tags: Vec<KeyValue>,
+    pub description: Option<String>,
+    pub run_link: Option<String>,
+}
 
 /// Most registered models one search page returns (MLflow's limit).
 const MAX_MODELS_PER_PAGE: i64 = 1000;
@@ -250,59 +270,207 @@ impl Registry {
         self.store.latest_versions(name, &stages).await
     }
 
-    /// Register a version. `runs:/` sources must name the run given in `run_id`; a
-    /// `models:/m-<id>` source brings its logged model's run and location.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn create_model_version(
-        &self,
-        name: &str,
-        source: &str,
-        run_id: Option<String>,
-        model_id: Option<String>,
-        tags: Vec<KeyValue>,
-        description: Option<String>,
-        run_link: Option<String>,
-    ) -> Result<ModelVersion> {
-        validate_model_name(name)?;
-        for t in &tags {
+    /// Register a version. The source is checked by MLflow 3.17's rules ([`source`]): local paths
+    /// and `mlflow-artifacts:` sources must lie inside the named run's (or logged model's)
+    /// artifacts, `runs:/` and `models:/m-<id>` must name the request's run or model, nothing may
+    /// climb with `..`, and host-addressed schemes must target the server's own storage.
+    pub async fn create_model_version(&self, req: NewVersionRequest) -> Result<ModelVersion> {
+        validate_model_name(&req.name)?;
+        for t in &req.tags {
             validate_tag("Model version", t)?;
         }
-        if source.is_empty() {
+        if req.source.is_empty() {
             return Err(Error::missing("source"));
         }
-        let mut run_id = run_id.filter(|r| !r.is_empty());
-        let mut model_id = model_id.filter(|m| !m.is_empty());
-        let mut storage_location = source.to_owned();
-        match ModelUri::parse(source) {
-            Ok(ModelUri::Run { run_id: src, .. }) if run_id.as_deref() != Some(src.as_str()) => {
-                return Err(Error::invalid(format!(
-                    "Invalid model version source: '{source}'. The run_id request parameter must identify the resource that contains the source."
-                )));
+        self.artifacts.host_policy().check(&req.source, "source")?;
+        let (source, run_id, model_id) = self.source_lineage(&req).await?;
+        let run_id = run_id.filter(|r| !r.is_empty());
+        let model_id = model_id.filter(|m| !m.is_empty());
+        match &model_id {
+            Some(id) => {
+                let location = match self.store.get_logged_model(id).await {
+                    Ok(lm) => Some(lm.info.artifact_uri),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => return Err(e),
+                };
+                source::check_source(
+                    &source,
+                    &source::Owner {
+                        id_name: "model_id",
+                        id: Some(id),
+                        artifact_location: location.as_deref(),
+                    },
+                )?;
             }
-            Ok(ModelUri::LoggedModel { model_id: id }) => {
+            None => {
+                let location = match &run_id {
+                    Some(r) => match self.tracking.get_run(r).await {
+                        Ok(run) => Some(run.info.artifact_uri),
+                        Err(e) if e.is_not_found() => None,
+                        Err(e) => return Err(e),
+                    },
+                    None => None,
+                };
+                source::check_source(
+                    &source,
+                    &source::Owner {
+                        id_name: "run_id",
+                        id: run_id.as_deref(),
+                        artifact_location: location.as_deref(),
+                    },
+                )?;
+            }
+        }
+        // Where the files are: a logged model's location, a copied version's, else the source.
+        let mut run_id = run_id;
+        let mut storage_location = source.clone();
+        match source::parse_models_uri(&source) {
+            Some(source::ModelsUri::Id(id)) => {
                 let lm = self.store.get_logged_model(&id).await?;
                 storage_location = lm.info.artifact_uri.clone();
                 if run_id.is_none() && !lm.info.source_run_id.is_empty() {
                     run_id = Some(lm.info.source_run_id.clone());
                 }
-                model_id.get_or_insert(id);
+            }
+            Some(source::ModelsUri::Version { name, version }) => {
+                storage_location = self
+                    .store
+                    .get_model_version(&name, parse_version(&version)?)
+                    .await?
+                    .storage_location;
             }
             _ => {}
         }
+        if run_id.is_none() {
+            if let Some(id) = &model_id {
+                let lm = self.store.get_logged_model(id).await?;
+                run_id = Some(lm.info.source_run_id).filter(|r| !r.is_empty());
+            }
+        }
+        let name = req.name.clone();
         let v = NewModelVersion {
-            name: name.to_owned(),
-            source: source.to_owned(),
+            name: req.name,
+            source,
             run_id,
-            model_id,
-            tags,
-            description,
-            run_link,
+            model_id: model_id.clone(),
+            tags: req.tags,
+            description: req.description,
+            run_link: req.run_link,
             storage_location,
             user_id: None,
         };
         let mut mv = self.store.create_model_version(v).await?;
         mv.aliases.clear();
+        if let Some(id) = &model_id {
+            self.tag_logged_model_with_version(id, &name, &mv.version)
+                .await?;
+        }
         Ok(mv)
+    }
+
+    /// A `models:/<name>/<version|stage|alias>` source copies a registered version: it becomes
+    /// `models:/<name>/<version>` with that version's run and model, unless the request names
+    /// others (MLflow's `_resolve_registered_model_source_lineage`).
+    async fn source_lineage(
+        &self,
+        req: &NewVersionRequest,
+    ) -> Result<(String, Option<String>, Option<String>)> {
+        let unchanged = || Ok((req.source.clone(), req.run_id.clone(), req.model_id.clone()));
+        let p = source::split_uri(&req.source);
+        if p.scheme != "models" {
+            return unchanged();
+        }
+        if !p.netloc.is_empty() {
+            return Err(Error::invalid(format!(
+                "Invalid model version source: '{}'. Registered model sources must use the active model registry.",
+                req.source
+            )));
+        }
+        let bad = || {
+            Error::invalid(format!(
+                "Invalid model version source: '{}'. The model_id request parameter must identify the resource that contains the source.",
+                req.source
+            ))
+        };
+        let parsed = source::parse_models_uri(&req.source).ok_or_else(bad)?;
+        let mv = match parsed {
+            source::ModelsUri::Id(_) => return unchanged(),
+            source::ModelsUri::Version { name, version } => {
+                self.store
+                    .get_model_version(&name, parse_version(&version)?)
+                    .await?
+            }
+            source::ModelsUri::Alias { name, alias } => {
+                self.store.get_version_by_alias(&name, &alias).await?
+            }
+            source::ModelsUri::Stage { name, stage } => {
+                let stage = canonical_stage(&stage)?;
+                self.store
+                    .latest_versions(&name, &[stage.to_owned()])
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(bad)?
+            }
+            source::ModelsUri::Latest { name } => self
+                .store
+                .latest_versions(&name, &[])
+                .await?
+                .into_iter()
+                .max_by_key(|v| v.version.parse::<i64>().unwrap_or(0))
+                .ok_or_else(bad)?,
+        };
+        let same = |given: &Option<String>, theirs: &Option<String>| {
+            given.as_deref().unwrap_or("") == theirs.as_deref().unwrap_or("")
+        };
+        if (req.has_run_id && !same(&req.run_id, &mv.run_id))
+            || (req.has_model_id && !same(&req.model_id, &mv.model_id))
+        {
+            return Err(Error::invalid(format!(
+                "Invalid model version source: '{}'. The run_id and model_id request parameters must match the referenced model version.",
+                req.source
+            )));
+        }
+        Ok((
+            format!("models:/{}/{}", mv.name, mv.version),
+            if req.has_run_id {
+                req.run_id.clone()
+            } else {
+                mv.run_id.clone()
+            },
+            if req.has_model_id {
+                req.model_id.clone()
+            } else {
+                mv.model_id.clone()
+            },
+        ))
+    }
+
+    /// Record on a logged model which registered versions came from it (`mlflow.modelVersions`,
+    /// a JSON list of `{"name", "version"}`).
+    async fn tag_logged_model_with_version(
+        &self,
+        model_id: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<()> {
+        let lm = self.store.get_logged_model(model_id).await?;
+        let entry = serde_json::json!({"name": name, "version": version});
+        let mut list: Vec<serde_json::Value> = lm
+            .info
+            .tags
+            .iter()
+            .find(|t| t.key == MODEL_VERSIONS_TAG)
+            .and_then(|t| serde_json::from_str(&t.value).ok())
+            .unwrap_or_default();
+        if !list.contains(&entry) {
+            list.push(entry);
+        }
+        let value = serde_json::to_string(&list)
+            .map_err(|e| Error::internal("encoding mlflow.modelVersions", e))?;
+        self.store
+            .set_logged_model_tags(model_id, &[KeyValue::new(MODEL_VERSIONS_TAG, value)])
+            .await
     }
 
     pub async fn get_model_version(&self, name: &str, version: &str) -> Result<ModelVersion> {
@@ -577,6 +745,7 @@ impl Registry {
             }
             _ => mv.storage_location.clone(),
         };
+        self.artifacts.check_readable(&artifact_uri).await?;
         Ok(Resolved {
             name: Some(mv.name),
             version: Some(mv.version),

@@ -335,17 +335,49 @@ fn check_operator(c: &mut Comparison, kind: FieldKind) -> Result<()> {
 }
 
 /// Parse and validate a filter string for a schema; an empty filter is `None`.
+/// Most comparisons one filter may hold (beyond this, databases refuse the statement).
+pub const MAX_COMPARISONS: usize = 500;
+/// Most values all `IN (...)` lists of one filter may hold together.
+pub const MAX_LIST_VALUES: usize = 10_000;
+/// Most order_by terms one search may have (each can add a join).
+pub const MAX_ORDER_BY: usize = 20;
+
 pub fn filter_for(schema: &Schema, filter: Option<&str>) -> Result<Option<Expr>> {
     let Some(f) = filter.filter(|f| !f.trim().is_empty()) else {
         return Ok(None);
     };
     let mut e = parse_filter(f)?;
+    let comparisons = e.comparisons();
+    if comparisons.len() > MAX_COMPARISONS {
+        return Err(Error::invalid(format!(
+            "Invalid filter: it has {} comparisons; at most {MAX_COMPARISONS} are supported.",
+            comparisons.len()
+        )));
+    }
+    let values: usize = comparisons
+        .iter()
+        .map(|c| match &c.value {
+            Value::List(v) => v.len(),
+            _ => 1,
+        })
+        .sum();
+    if values > MAX_LIST_VALUES {
+        return Err(Error::invalid(format!(
+            "Invalid filter: it compares against {values} values; at most {MAX_LIST_VALUES} are supported."
+        )));
+    }
     schema.validate(&mut e)?;
     Ok(Some(e))
 }
 
 /// Parse and validate order_by terms for a schema.
 pub fn order_for(schema: &Schema, terms: &[String]) -> Result<Vec<OrderBy>> {
+    if terms.len() > MAX_ORDER_BY {
+        return Err(Error::invalid(format!(
+            "Invalid order_by: {} clauses given; at most {MAX_ORDER_BY} are supported.",
+            terms.len()
+        )));
+    }
     terms
         .iter()
         .filter(|t| !t.trim().is_empty())

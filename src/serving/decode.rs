@@ -16,6 +16,23 @@ pub struct Schema {
     /// Column names from an MLflow column-based signature, when the model has one tensor input but
     /// was logged with a DataFrame example: dataframe inputs are then matched to it by name.
     pub columns: Option<Vec<String>>,
+    /// Most rows one request may carry (`--max-rows`).
+    pub max_rows: usize,
+}
+
+/// `--max-rows`'s default.
+pub const DEFAULT_MAX_ROWS: usize = 100_000;
+/// Most columns a DataFrame request may name.
+pub const MAX_COLUMNS: usize = 65_536;
+
+impl Default for Schema {
+    fn default() -> Self {
+        Schema {
+            inputs: Vec::new(),
+            columns: None,
+            max_rows: DEFAULT_MAX_ROWS,
+        }
+    }
 }
 
 /// Why a request could not be turned into tensors.
@@ -67,6 +84,65 @@ pub fn py_tuple<T: std::fmt::Display>(dims: &[T]) -> String {
 }
 
 impl Schema {
+    /// Values in one row of the model's input (all inputs together), when every dimension but
+    /// the batch is known.
+    pub fn row_width(&self) -> Option<usize> {
+        let mut total = 0usize;
+        for s in &self.inputs {
+            let Kind::Tensor { shape, .. } = &s.kind else {
+                return None;
+            };
+            if shape.is_empty() {
+                return None;
+            }
+            let mut w = 1usize;
+            for &d in &shape[1..] {
+                w = w.checked_mul(usize::try_from(d).ok()?)?;
+            }
+            total = total.checked_add(w)?;
+        }
+        Some(total.max(1))
+    }
+
+    /// How many JSON values a body of `len` bytes may decode into: `--max-rows` rows of the
+    /// model's input (each row's values and the list or object around them), never more than
+    /// the body could hold.
+    pub fn value_budget(&self, len: usize) -> usize {
+        let by_body = len.saturating_add(16);
+        match self.row_width() {
+            Some(w) => self
+                .max_rows
+                .saturating_mul(w.saturating_add(1))
+                .saturating_add(4096)
+                .min(by_body),
+            None => by_body,
+        }
+    }
+
+    fn too_many(&self, what: impl std::fmt::Display) -> DecodeError {
+        DecodeError::BadRequest(format!(
+            "Invalid input. The request holds {what}; at most {} rows are accepted per request (--max-rows).",
+            self.max_rows
+        ))
+    }
+
+    /// Refuse a decoded batch of more than `--max-rows` rows.
+    pub fn check_rows(&self, tensors: &[Tensor]) -> Result<()> {
+        match tensors.first().and_then(|t| t.shape.first()) {
+            Some(&n) if n > self.max_rows => Err(self.too_many(format!("{n} rows"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Parse a JSON body within this model's value budget.
+    pub fn parse_json(&self, bytes: &[u8]) -> std::result::Result<J, json::ParseError> {
+        json::parse_limited(bytes, self.value_budget(bytes.len()))
+    }
+
+    fn budget_error(&self, n: usize) -> DecodeError {
+        self.too_many(format!("more than {n} values"))
+    }
+
     /// MLflow's rendering of the schema: `[Tensor('float32', (-1, 4))]`.
     pub fn describe(&self) -> String {
         let parts: Vec<String> = self
@@ -111,15 +187,18 @@ impl Schema {
 
 /// Decode an MLflow JSON scoring request.
 pub fn decode_json(bytes: &[u8], schema: &Schema) -> Result<Vec<Tensor>> {
-    let body = json::parse(bytes).map_err(|e| {
-        let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-            .escape_debug()
-            .collect();
-        DecodeError::BadRequest(format!(
-            "Invalid input. Ensure that input is a valid JSON formatted string. Error: '{e}'\nInput: \n{shown}\n"
-        ))
+    let body = schema.parse_json(bytes).map_err(|e| match e {
+        json::ParseError::TooManyValues(n) => schema.budget_error(n),
+        json::ParseError::Syntax(e) => {
+            let shown: String = String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                .escape_debug()
+                .collect();
+            DecodeError::BadRequest(format!(
+                "Invalid input. Ensure that input is a valid JSON formatted string. Error: '{e}'\nInput: \n{shown}\n"
+            ))
+        }
     })?;
-    let fields = match &body {
+    let mut fields = match body {
         J::Obj(fields) => fields,
         other => {
             let what = match other {
@@ -132,12 +211,17 @@ pub fn decode_json(bytes: &[u8], schema: &Schema) -> Result<Vec<Tensor>> {
             )));
         }
     };
-    let found: Vec<&(String, J)> = fields
+    let found: Vec<usize> = fields
         .iter()
-        .filter(|(k, _)| FORMAT_KEYS.contains(&k.as_str()))
+        .enumerate()
+        .filter(|(_, (k, _))| FORMAT_KEYS.contains(&k.as_str()))
+        .map(|(i, _)| i)
         .collect();
-    let [(key, value)] = found.as_slice() else {
-        let names: Vec<String> = found.iter().map(|(k, _)| format!("'{k}'")).collect();
+    let [i] = found.as_slice() else {
+        let names: Vec<String> = found
+            .iter()
+            .map(|&i| format!("'{}'", fields[i].0))
+            .collect();
         return Err(DecodeError::BadRequest(format!(
             "The input must be a JSON dictionary with exactly one of the input fields {}. Received dictionary with input fields: [{}]. {SCORING_PROTOCOL_NOTE}",
             format_keys_message(),
@@ -145,15 +229,24 @@ pub fn decode_json(bytes: &[u8], schema: &Schema) -> Result<Vec<Tensor>> {
         )));
     };
     // `params` is accepted and ignored: ONNX models take no inference parameters.
-    match key.as_str() {
-        "dataframe_split" => frame_to_tensors(&split_frame(value)?, schema),
-        "dataframe_records" => frame_to_tensors(&records_frame(value)?, schema),
-        _ => decode_instances(value, schema),
-    }
+    let (key, value) = fields.swap_remove(*i);
+    let tensors = match key.as_str() {
+        "dataframe_split" => frame_to_tensors(&split_frame(value, schema)?, schema),
+        "dataframe_records" => frame_to_tensors(&records_frame(value, schema)?, schema),
+        _ => decode_instances(&value, schema),
+    }?;
+    schema.check_rows(&tensors)?;
+    Ok(tensors)
 }
 
 /// Decode `inputs`/`instances` (MLflow's tensor formats, and KServe V1's body).
 pub fn decode_instances(value: &J, schema: &Schema) -> Result<Vec<Tensor>> {
+    let tensors = instances_to_tensors(value, schema)?;
+    schema.check_rows(&tensors)?;
+    Ok(tensors)
+}
+
+fn instances_to_tensors(value: &J, schema: &Schema) -> Result<Vec<Tensor>> {
     match value {
         J::Obj(fields) => named_inputs(fields, schema),
         J::Arr(rows) if !rows.is_empty() && rows.iter().all(|r| matches!(r, J::Obj(_))) => {
@@ -451,29 +544,40 @@ fn column_name(v: &J) -> String {
 }
 
 /// `{"columns": [...], "index": [...], "data": [[...], ...]}` (pandas `orient="split"`).
-fn split_frame(v: &J) -> Result<Frame> {
+fn split_frame(v: J, schema: &Schema) -> Result<Frame> {
     let bad = |what: &str| {
         DecodeError::BadRequest(format!(
             "Invalid input. dataframe_split must be a dictionary with a 'data' list of rows and optional 'columns' and 'index': {what}"
         ))
     };
-    let J::Obj(_) = v else {
+    let J::Obj(fields) = v else {
         return Err(bad("got something else"));
     };
-    let columns = match v.get("columns") {
-        None | Some(J::Null) => None,
-        Some(J::Arr(c)) => Some(c.iter().map(column_name).collect::<Vec<_>>()),
-        Some(_) => return Err(bad("'columns' is not a list")),
-    };
-    let data = match v.get("data") {
-        Some(J::Arr(d)) => d,
-        _ => return Err(bad("'data' is missing or not a list")),
-    };
+    let mut columns = None;
+    let mut data = None;
+    for (k, v) in fields {
+        match (k.as_str(), v) {
+            ("columns", J::Null) => {}
+            ("columns", J::Arr(c)) => {
+                if c.len() > MAX_COLUMNS {
+                    return Err(bad("too many columns"));
+                }
+                columns = Some(c.iter().map(column_name).collect::<Vec<_>>());
+            }
+            ("columns", _) => return Err(bad("'columns' is not a list")),
+            ("data", J::Arr(d)) => data = Some(d),
+            _ => {}
+        }
+    }
+    let data = data.ok_or_else(|| bad("'data' is missing or not a list"))?;
+    if data.len() > schema.max_rows {
+        return Err(schema.too_many(format!("{} rows", data.len())));
+    }
     let rows: Vec<Vec<J>> = data
-        .iter()
+        .into_iter()
         .map(|r| match r {
-            J::Arr(cells) => cells.clone(),
-            scalar => vec![scalar.clone()],
+            J::Arr(cells) => cells,
+            scalar => vec![scalar],
         })
         .collect();
     let width = columns
@@ -488,33 +592,53 @@ fn split_frame(v: &J) -> Result<Frame> {
 }
 
 /// `[{"col": value, ...}, ...]` (pandas `orient="records"`): columns in order of first appearance.
-fn records_frame(v: &J) -> Result<Frame> {
-    let Some(records) = v.as_array() else {
-        return Err(DecodeError::BadRequest(
+fn records_frame(v: J, schema: &Schema) -> Result<Frame> {
+    let not_records = || {
+        DecodeError::BadRequest(
             "Invalid input. dataframe_records must be a list of dictionaries, one per row.".into(),
-        ));
+        )
     };
+    let J::Arr(records) = v else {
+        return Err(not_records());
+    };
+    if records.len() > schema.max_rows {
+        return Err(schema.too_many(format!("{} rows", records.len())));
+    }
     let mut columns: Vec<String> = Vec::new();
-    for r in records {
+    let mut index: std::collections::HashMap<String, usize> = Default::default();
+    for r in &records {
         let J::Obj(fields) = r else {
-            return Err(DecodeError::BadRequest(
-                "Invalid input. dataframe_records must be a list of dictionaries, one per row."
-                    .into(),
-            ));
+            return Err(not_records());
         };
         for (k, _) in fields {
-            if !columns.contains(k) {
+            if !index.contains_key(k) {
+                if columns.len() >= MAX_COLUMNS {
+                    return Err(DecodeError::BadRequest(format!(
+                        "Invalid input. dataframe_records names more than {MAX_COLUMNS} columns."
+                    )));
+                }
+                index.insert(k.clone(), columns.len());
                 columns.push(k.clone());
             }
         }
     }
+    let cells = records.len().saturating_mul(columns.len());
+    let budget = schema.value_budget(usize::MAX);
+    if cells > budget {
+        return Err(schema.budget_error(budget));
+    }
     let rows = records
-        .iter()
+        .into_iter()
         .map(|r| {
-            columns
-                .iter()
-                .map(|c| r.get(c).cloned().unwrap_or(J::Null))
-                .collect()
+            let mut row = vec![J::Null; columns.len()];
+            if let J::Obj(fields) = r {
+                for (k, v) in fields {
+                    if let Some(&i) = index.get(&k) {
+                        row[i] = v;
+                    }
+                }
+            }
+            row
         })
         .collect();
     Ok(Frame {
@@ -526,16 +650,22 @@ fn records_frame(v: &J) -> Result<Frame> {
 /// Parse CSV as `pandas.DataFrame.to_csv()` writes it. The first line is the header, unless every
 /// field in it is a number (then there is no header); a leading unnamed column (the DataFrame
 /// index) is dropped.
-pub fn parse_csv(bytes: &[u8]) -> Result<Frame> {
+pub fn parse_csv(bytes: &[u8], schema: &Schema) -> Result<Frame> {
     let text = std::str::from_utf8(bytes).map_err(|_| {
         DecodeError::BadRequest(
             "Failed to parse input as a Pandas DataFrame. The CSV body is not UTF-8.".into(),
         )
     })?;
-    let mut records = csv_records(text).map_err(|e| {
-        DecodeError::BadRequest(format!(
+    let limits = CsvLimits {
+        // One more for the header line.
+        max_records: schema.max_rows.saturating_add(1),
+        max_cells: schema.value_budget(bytes.len()),
+    };
+    let mut records = csv_records(text, &limits).map_err(|e| match e {
+        CsvError::TooMany(what) => schema.too_many(what),
+        CsvError::Syntax(e) => DecodeError::BadRequest(format!(
             "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid CSV-formatted Pandas DataFrame produced using the `pandas.DataFrame.to_csv()` method. Error: '{e}'"
-        ))
+        )),
     })?;
     if records.is_empty() {
         return Err(DecodeError::BadRequest(
@@ -583,13 +713,46 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Frame> {
     Ok(Frame { columns, rows })
 }
 
-/// Split CSV text into records (RFC 4180 quoting; blank lines skipped).
-fn csv_records(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
-    let mut records = Vec::new();
+/// Bounds on a CSV body's records.
+struct CsvLimits {
+    max_records: usize,
+    max_cells: usize,
+}
+
+enum CsvError {
+    Syntax(String),
+    TooMany(String),
+}
+
+/// Split CSV text into records (RFC 4180 quoting; blank lines skipped), within `limits`.
+fn csv_records(text: &str, limits: &CsvLimits) -> std::result::Result<Vec<Vec<String>>, CsvError> {
+    let mut records: Vec<Vec<String>> = Vec::new();
     let mut record: Vec<String> = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
     let mut field_started = false;
+    let mut cells = 0usize;
+    let mut push_field = |record: &mut Vec<String>, field: String| {
+        cells += 1;
+        if cells > limits.max_cells || record.len() >= MAX_COLUMNS {
+            return Err(CsvError::TooMany(format!(
+                "more than {} values",
+                limits.max_cells.min(cells)
+            )));
+        }
+        record.push(field);
+        Ok(())
+    };
+    let push_record = |records: &mut Vec<Vec<String>>, record: Vec<String>| {
+        if records.len() >= limits.max_records {
+            return Err(CsvError::TooMany(format!(
+                "more than {} rows",
+                limits.max_records.saturating_sub(1)
+            )));
+        }
+        records.push(record);
+        Ok(())
+    };
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if quoted {
@@ -609,14 +772,14 @@ fn csv_records(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
                 field_started = true;
             }
             ',' => {
-                record.push(std::mem::take(&mut field));
+                push_field(&mut record, std::mem::take(&mut field))?;
                 field_started = true;
             }
             '\r' => {}
             '\n' => {
                 if field_started || !field.is_empty() || !record.is_empty() {
-                    record.push(std::mem::take(&mut field));
-                    records.push(std::mem::take(&mut record));
+                    push_field(&mut record, std::mem::take(&mut field))?;
+                    push_record(&mut records, std::mem::take(&mut record))?;
                 }
                 field_started = false;
             }
@@ -627,18 +790,20 @@ fn csv_records(text: &str) -> std::result::Result<Vec<Vec<String>>, String> {
         }
     }
     if quoted {
-        return Err("EOF inside string".into());
+        return Err(CsvError::Syntax("EOF inside string".into()));
     }
     if field_started || !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push(record);
+        push_field(&mut record, field)?;
+        push_record(&mut records, record)?;
     }
     Ok(records)
 }
 
 /// Decode a CSV scoring request.
 pub fn decode_csv(bytes: &[u8], schema: &Schema) -> Result<Vec<Tensor>> {
-    frame_to_tensors(&parse_csv(bytes)?, schema)
+    let tensors = frame_to_tensors(&parse_csv(bytes, schema)?, schema)?;
+    schema.check_rows(&tensors)?;
+    Ok(tensors)
 }
 
 /// Turn a table into the model's inputs: for a single tensor input, the columns in order (or
@@ -750,6 +915,7 @@ mod tests {
         Schema {
             inputs: vec![Spec::tensor("X", DType::F32, vec![-1, 4])],
             columns: None,
+            ..Default::default()
         }
     }
 
@@ -990,6 +1156,7 @@ mod tests {
                 Spec::tensor("city", DType::Str, vec![-1, 1]),
             ],
             columns: None,
+            ..Default::default()
         };
         let bodies = [
             r#"{"dataframe_split": {"columns": ["city", "age"], "data": [["Paris", 30], ["Oslo", 40]]}}"#,
@@ -1033,6 +1200,7 @@ mod tests {
         let flat = Schema {
             inputs: vec![Spec::tensor("x", DType::F64, vec![-1, 1])],
             columns: None,
+            ..Default::default()
         };
         let t = decode_json(br#"{"inputs": [1, 2, 3]}"#, &flat).unwrap();
         assert_eq!(t[0].shape, vec![3, 1]);

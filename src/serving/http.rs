@@ -37,7 +37,13 @@ pub struct HttpState {
     pub serving: Arc<Serving>,
     /// Largest accepted request body.
     pub max_body: usize,
+    /// Longest one scoring request may take, body included.
+    pub timeout: std::time::Duration,
 }
+
+/// The label unknown model names are counted under, so `/metrics` does not grow with whatever
+/// names clients send.
+const UNKNOWN_MODEL: &str = "__unknown__";
 
 /// Why a scoring request failed, in the shapes MLflow's scoring server (and KServe) answer.
 #[derive(Debug)]
@@ -54,6 +60,8 @@ pub enum ScoreError {
     /// Not ready, saturated or shutting down: 503 with `Retry-After`.
     Unavailable(String),
     NotFound(String),
+    /// Past `--request-timeout`: 504.
+    Timeout(std::time::Duration),
 }
 
 impl From<DecodeError> for ScoreError {
@@ -107,6 +115,7 @@ impl ScoreError {
             ScoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ScoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ScoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            ScoreError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -123,6 +132,10 @@ impl ScoreError {
             ScoreError::TooLarge(limit) => {
                 format!("The request body is larger than the limit of {limit} bytes (--max-body-bytes).")
             }
+            ScoreError::Timeout(after) => format!(
+                "The request did not complete within {}s (--request-timeout).",
+                after.as_secs()
+            ),
         }
     }
 
@@ -159,6 +172,7 @@ impl ScoreError {
                 "TEMPORARILY_UNAVAILABLE",
             ),
             ScoreError::NotFound(_) => ("RESOURCE_DOES_NOT_EXIST", "KAM00", "RESOURCE_NOT_FOUND"),
+            ScoreError::Timeout(_) => ("DEADLINE_EXCEEDED", "KAM00", "DEADLINE_EXCEEDED"),
         };
         let body = json!({"error_code": code, "message": message, "sqlstate": sqlstate, "error_class": class});
         let r = json_response(status, body.to_string());
@@ -202,17 +216,31 @@ fn finish(
     resp
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ScoreError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
-        if too_large {
-            ScoreError::TooLarge(limit)
-        } else {
-            ScoreError::BadRequest(format!("cannot read the request body: {e}"))
+/// Read a request body of at most `limit` bytes into one buffer, sized once from
+/// Content-Length when the client sends it (growing by doubling would hold twice the body).
+async fn read_body(req: Request, limit: usize) -> Result<Bytes, ScoreError> {
+    use http_body_util::BodyExt;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ScoreError::TooLarge(limit));
+    }
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ScoreError::BadRequest(format!("cannot read the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(ScoreError::TooLarge(limit));
+            }
+            buf.extend_from_slice(&data);
         }
-    })
+    }
+    Ok(buf.freeze())
 }
 
 /// Run a pure decoder, on a blocking thread when the body is large.
@@ -268,6 +296,28 @@ fn format_of(headers: &HeaderMap) -> Result<Format, ScoreError> {
     }
 }
 
+/// Run `work` within the request timeout.
+async fn deadline<T>(
+    h: &HttpState,
+    work: impl std::future::Future<Output = Result<T, ScoreError>>,
+) -> Result<T, ScoreError> {
+    tokio::time::timeout(h.timeout, work)
+        .await
+        .unwrap_or(Err(ScoreError::Timeout(h.timeout)))
+}
+
+/// Admit the request, decode it (off the executor when large) and run it on the pool. The
+/// admission place is held from decoding to the answer, and freed if the client goes away.
+async fn admit_decode_infer(
+    model: &Arc<LoadedModel>,
+    bytes: Bytes,
+    decoder: fn(&[u8], &decode::Schema) -> Result<Vec<super::tensor::Tensor>, DecodeError>,
+) -> Result<Vec<super::tensor::Value>, ScoreError> {
+    let permit = model.admit()?;
+    let inputs = decode_off_executor(bytes, model, decoder).await?;
+    Ok(model.infer(permit, inputs).await?)
+}
+
 /// `POST /invocations` on one served model.
 async fn score(h: &HttpState, served: &ServedModel, route: &str, req: Request) -> Response {
     let started = Instant::now();
@@ -275,22 +325,40 @@ async fn score(h: &HttpState, served: &ServedModel, route: &str, req: Request) -
         Ok(m) => m,
         Err(e) => return finish(route, &served.name, None, started, e.mlflow()),
     };
-    let result = async {
+    let result = deadline(h, async {
         let format = format_of(req.headers())?;
-        let bytes = read_body(req.into_body(), h.max_body).await?;
-        let inputs = match format {
-            Format::Json => decode_off_executor(bytes, &model, decode::decode_json).await?,
-            Format::Csv => decode_off_executor(bytes, &model, decode::decode_csv).await?,
+        let bytes = read_body(req, h.max_body).await?;
+        let decoder = match format {
+            Format::Json => decode::decode_json,
+            Format::Csv => decode::decode_csv,
         };
-        let outputs = model.infer(inputs).await?;
+        let outputs = admit_decode_infer(&model, bytes, decoder).await?;
         Ok::<_, ScoreError>(encode::mlflow_predictions(&model.outputs, &outputs))
-    }
+    })
     .await;
     let resp = match result {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(e) => e.mlflow(),
     };
     finish(route, &model.name, Some(&model.version), started, resp)
+}
+
+/// KServe V1's body: `{"instances": [...]}` (or `inputs`).
+fn decode_v1(b: &[u8], schema: &decode::Schema) -> Result<Vec<super::tensor::Tensor>, DecodeError> {
+    let body = schema.parse_json(b).map_err(|e| match e {
+        super::json::ParseError::TooManyValues(n) => DecodeError::BadRequest(format!(
+            "the request holds more than {n} values; at most {} rows are accepted per request (--max-rows)",
+            schema.max_rows
+        )),
+        super::json::ParseError::Syntax(e) => DecodeError::BadRequest(format!("invalid JSON: {e}")),
+    })?;
+    let value = body
+        .get("instances")
+        .or_else(|| body.get("inputs"))
+        .ok_or_else(|| {
+            DecodeError::BadRequest("the body needs 'instances' (or 'inputs')".into())
+        })?;
+    decode::decode_instances(value, schema)
 }
 
 async fn invocations(State(h): State<HttpState>, req: Request) -> Response {
@@ -396,23 +464,11 @@ async fn v1_predict(
         Ok(m) => m,
         Err(e) => return finish(ROUTE, &served.name, None, started, e.kserve()),
     };
-    let result = async {
-        let bytes = read_body(req.into_body(), h.max_body).await?;
-        let inputs = decode_off_executor(bytes, &model, |b, schema| {
-            let body = super::json::parse(b)
-                .map_err(|e| DecodeError::BadRequest(format!("invalid JSON: {e}")))?;
-            let value = body
-                .get("instances")
-                .or_else(|| body.get("inputs"))
-                .ok_or_else(|| {
-                    DecodeError::BadRequest("the body needs 'instances' (or 'inputs')".into())
-                })?;
-            decode::decode_instances(value, schema)
-        })
-        .await?;
-        let outputs = model.infer(inputs).await?;
+    let result = deadline(&h, async {
+        let bytes = read_body(req, h.max_body).await?;
+        let outputs = admit_decode_infer(&model, bytes, decode_v1).await?;
         Ok::<_, ScoreError>(encode::kserve_v1_predictions(&model.outputs, &outputs))
-    }
+    })
     .await;
     let resp = match result {
         Ok(body) => json_response(StatusCode::OK, body),
@@ -539,10 +595,18 @@ async fn v2_infer_inner(
     let started = Instant::now();
     let (served, model) = match v2_model(&h, &name, version.as_deref()) {
         Ok(x) => x,
-        Err(e) => return finish(ROUTE, &name, None, started, e.kserve()),
+        Err(e) => {
+            // Only served names become metric labels.
+            let label = h
+                .serving
+                .find(&name)
+                .map_or(UNKNOWN_MODEL, |m| m.name.as_str());
+            return finish(ROUTE, label, None, started, e.kserve());
+        }
     };
-    let result = async {
-        let bytes = read_body(req.into_body(), h.max_body).await?;
+    let result = deadline(&h, async {
+        let bytes = read_body(req, h.max_body).await?;
+        let permit = model.admit()?;
         let decoded = decode_off_executor(bytes, &model, kserve::decode_infer).await?;
         if let Some(unknown) = decoded.outputs.as_ref().and_then(|w| {
             w.iter()
@@ -558,7 +622,7 @@ async fn v2_infer_inner(
                     .join(", ")
             )));
         }
-        let outputs = model.infer(decoded.inputs).await?;
+        let outputs = model.infer(permit, decoded.inputs).await?;
         Ok(encode::kserve_v2_response(
             &model.name,
             &model.version,
@@ -567,7 +631,7 @@ async fn v2_infer_inner(
             &outputs,
             decoded.outputs.as_deref(),
         ))
-    }
+    })
     .await;
     let resp = match result {
         Ok(body) => json_response(StatusCode::OK, body),
@@ -642,6 +706,7 @@ fn scoring_routes() -> Router<HttpState> {
 /// What `weir server` mounts: `served-models` always (the UI asks), the scoring and KServe routes
 /// when `--serve-model` is given.
 pub fn embedded_routes(serving: Arc<Serving>, max_body: usize) -> Router {
+    let timeout = serving.config.request_timeout;
     let listing = Router::new()
         .route("/ajax-api/2.0/weir/served-models", get(served_models))
         .route("/api/2.0/weir/served-models", get(served_models));
@@ -650,7 +715,11 @@ pub fn embedded_routes(serving: Arc<Serving>, max_body: usize) -> Router {
     } else {
         listing.merge(scoring_routes())
     };
-    router.with_state(HttpState { serving, max_body })
+    router.with_state(HttpState {
+        serving,
+        max_body,
+        timeout,
+    })
 }
 
 /// FastAPI's 404/405 bodies, as `mlflow models serve` answers.
@@ -682,11 +751,22 @@ async fn stamp_version(State(serving): State<Arc<Serving>>, req: Request, next: 
     resp
 }
 
+/// `X-Content-Type-Options: nosniff` on every answer.
+async fn nosniff(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
 /// The whole `weir models serve` router.
 pub fn standalone_router(serving: Arc<Serving>, max_body: usize) -> Router {
     let state = HttpState {
         serving: serving.clone(),
         max_body,
+        timeout: serving.config.request_timeout,
     };
     Router::new()
         .route("/ping", get(ping))
@@ -699,6 +779,7 @@ pub fn standalone_router(serving: Arc<Serving>, max_body: usize) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(serving, stamp_version))
+        .layer(axum::middleware::from_fn(nosniff))
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ScoreError::Predict("request handler panicked".into()).mlflow()

@@ -133,11 +133,15 @@ impl<'de> Visitor<'de> for JVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<J, A::Error> {
         let mut v: Vec<(String, J)> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = Default::default();
         while let Some((k, x)) = map.next_entry::<String, J>()? {
             // A repeated key keeps its first position and its last value, as Python's json does.
-            match v.iter_mut().find(|(key, _)| *key == k) {
-                Some(slot) => slot.1 = x,
-                None => v.push((k, x)),
+            match index.get(&k) {
+                Some(&i) => v[i].1 = x,
+                None => {
+                    index.insert(k.clone(), v.len());
+                    v.push((k, x));
+                }
             }
         }
         Ok(J::Obj(v))
@@ -153,6 +157,135 @@ impl<'de> Deserialize<'de> for J {
 /// Parse a request body.
 pub fn parse(bytes: &[u8]) -> Result<J, serde_json::Error> {
     serde_json::from_slice(bytes)
+}
+
+/// Why a bounded parse failed.
+#[derive(Debug)]
+pub enum ParseError {
+    /// Not JSON (the message is serde_json's).
+    Syntax(serde_json::Error),
+    /// More values than the budget allows: parsing stopped there.
+    TooManyValues(usize),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Syntax(e) => write!(f, "{e}"),
+            ParseError::TooManyValues(n) => write!(f, "more than {n} values"),
+        }
+    }
+}
+
+/// The budget marker inside serde's error text (serde errors carry only a message).
+const BUDGET_MARKER: &str = "weir: value budget exhausted";
+
+/// Counts values as they are built and stops past the budget, so a body can never make the
+/// tree larger than `budget` nodes whatever its size.
+struct Budgeted<'a> {
+    left: &'a std::cell::Cell<usize>,
+}
+
+impl Budgeted<'_> {
+    fn take<E: serde::de::Error>(&self) -> Result<(), E> {
+        match self.left.get().checked_sub(1) {
+            Some(n) => {
+                self.left.set(n);
+                Ok(())
+            }
+            None => Err(E::custom(BUDGET_MARKER)),
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Budgeted<'_> {
+    type Value = J;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<J, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Budgeted<'_> {
+    type Value = J;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<J, E> {
+        self.take()?;
+        Ok(J::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<J, E> {
+        self.take()?;
+        Ok(J::Int(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<J, E> {
+        self.take()?;
+        JVisitor.visit_u64(v)
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<J, E> {
+        self.take()?;
+        Ok(J::Float(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<J, E> {
+        self.take()?;
+        Ok(J::Str(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<J, E> {
+        self.take()?;
+        Ok(J::Str(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<J, E> {
+        self.take()?;
+        Ok(J::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<J, E> {
+        self.take()?;
+        Ok(J::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<J, A::Error> {
+        self.take()?;
+        let mut v = Vec::new();
+        while let Some(x) = seq.next_element_seed(Budgeted { left: self.left })? {
+            v.push(x);
+        }
+        v.shrink_to_fit();
+        Ok(J::Arr(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<J, A::Error> {
+        self.take()?;
+        let mut v: Vec<(String, J)> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = Default::default();
+        while let Some(k) = map.next_key::<String>()? {
+            let x = map.next_value_seed(Budgeted { left: self.left })?;
+            match index.get(&k) {
+                // A repeated key keeps its first position and its last value, as Python's json.
+                Some(&i) => v[i].1 = x,
+                None => {
+                    index.insert(k.clone(), v.len());
+                    v.push((k, x));
+                }
+            }
+        }
+        Ok(J::Obj(v))
+    }
+}
+
+/// Parse a request body into at most `budget` values (every scalar, list and object counts).
+pub fn parse_limited(bytes: &[u8], budget: usize) -> Result<J, ParseError> {
+    use serde::de::DeserializeSeed;
+    let left = std::cell::Cell::new(budget);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = Budgeted { left: &left }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| {
+        if e.to_string().contains(BUDGET_MARKER) {
+            ParseError::TooManyValues(budget)
+        } else {
+            ParseError::Syntax(e)
+        }
+    })
 }
 
 #[cfg(test)]
@@ -183,6 +316,29 @@ mod tests {
         assert_eq!(J::Float(5.0).as_i64(), Some(5));
         assert_eq!(J::Float(5.5).as_i64(), None);
         assert_eq!(J::Str("a".into()).to_string(), "'a'");
+    }
+
+    #[test]
+    fn budgets_stop_large_trees() {
+        let body = format!("[{}0]", "0,".repeat(10_000));
+        assert!(matches!(
+            parse_limited(body.as_bytes(), 100),
+            Err(ParseError::TooManyValues(100))
+        ));
+        let j = parse_limited(body.as_bytes(), 20_000).unwrap();
+        assert_eq!(j.as_array().unwrap().len(), 10_001);
+        assert_eq!(
+            parse_limited(br#"{"a": 1, "a": 2}"#, 10).unwrap().get("a"),
+            Some(&J::Int(2))
+        );
+        assert!(matches!(
+            parse_limited(b"{", 10),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_limited(b"[1] x", 10),
+            Err(ParseError::Syntax(_))
+        ));
     }
 
     #[test]

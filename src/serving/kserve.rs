@@ -30,7 +30,13 @@ fn leaves<'a>(v: &'a J, out: &mut Vec<&'a J>) {
 /// with one input takes a single tensor whatever its name. Data may be flat or nested (row-major);
 /// numbers are cast to the model's type.
 pub fn decode_infer(body: &[u8], schema: &Schema) -> Result<InferRequest, DecodeError> {
-    let req = json::parse(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let req = schema.parse_json(body).map_err(|e| match e {
+        json::ParseError::TooManyValues(n) => DecodeError::BadRequest(format!(
+            "the request holds more than {n} values; at most {} rows are accepted per request (--max-rows)",
+            schema.max_rows
+        )),
+        json::ParseError::Syntax(e) => bad(format!("invalid JSON: {e}")),
+    })?;
     if !matches!(req, J::Obj(_)) {
         return Err(bad(
             "the request must be a JSON object with an 'inputs' list",
@@ -101,9 +107,16 @@ pub fn decode_infer(body: &[u8], schema: &Schema) -> Result<InferRequest, Decode
                 spec.name
             )));
         };
+        if shape.first().is_some_and(|&n| n > schema.max_rows) {
+            return Err(bad(format!(
+                "input '{}' has {} rows; at most {} are accepted per request (--max-rows)",
+                spec.name, shape[0], schema.max_rows
+            )));
+        }
+        let expected = super::tensor::num_elements(&shape)
+            .ok_or_else(|| bad(format!("input '{}': the shape is too large", spec.name)))?;
         let mut cells = Vec::new();
         leaves(data, &mut cells);
-        let expected: usize = shape.iter().product();
         if cells.len() != expected {
             return Err(bad(format!(
                 "input '{}': shape {:?} holds {expected} elements but 'data' has {}",
@@ -135,6 +148,7 @@ mod tests {
         Schema {
             inputs: vec![Spec::tensor("X", DType::F32, vec![-1, 4])],
             columns: None,
+            ..Default::default()
         }
     }
 

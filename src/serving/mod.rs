@@ -48,7 +48,7 @@ pub mod source;
 pub mod tensor;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 
@@ -62,7 +62,7 @@ use crate::config::ServeArgs;
 /// the background while readiness says why it is not ready yet.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let config = ServingConfig::from_args(&args.serving);
+    let config = ServingConfig::from_args(&args.serving, &args.http);
     let mut serving = Serving::new(std::slice::from_ref(&args.model_uri), config)
         .map_err(|e| anyhow::anyhow!(e))?;
     if let Some(name) = &args.model_name {
@@ -80,9 +80,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let serving = Arc::new(serving);
     let source: SharedSource = match &serving.models[0].model {
         ModelRef::Dir(_) => Arc::new(source::NoSource),
-        ModelRef::Uri { .. } => {
-            Arc::new(source::Remote::new(&args.tracking_uri).map_err(|e| anyhow::anyhow!(e))?)
-        }
+        ModelRef::Uri { .. } => Arc::new(
+            source::Remote::new(args.tracking_uri.expose()).map_err(|e| anyhow::anyhow!(e))?,
+        ),
     };
     let addr = crate::config::socket_addr(&args.host, args.port)?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -109,10 +109,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         s.begin_shutdown();
     };
     crate::server::run(
-        http::standalone_router(serving, args.max_body_bytes),
+        http::standalone_router(serving, args.http.max_body_bytes),
         listener,
         shutdown,
-        Duration::from_secs(args.shutdown_timeout),
+        args.http.limits(),
     )
     .await?;
     tracing::info!("stopped");

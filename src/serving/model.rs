@@ -9,7 +9,7 @@ use super::backend::{self, BackendChoice, BackendKind};
 use super::decode::Schema;
 use super::metrics::metrics;
 use super::mlmodel::{Field, MlModel};
-use super::pool::{InferError, Pool, PoolMetrics};
+use super::pool::{InferError, Permit, Pool, PoolMetrics};
 use super::tensor::{Spec, Tensor, Value};
 
 /// How models are loaded and run (from `ServingArgs`).
@@ -23,6 +23,10 @@ pub struct ServingConfig {
     /// Alias/stage poll interval; `None` disables polling.
     pub poll_interval: Option<std::time::Duration>,
     pub model_cache: PathBuf,
+    /// Most rows one request may carry.
+    pub max_rows: usize,
+    /// Longest one scoring request may take (body, decode, queue, inference).
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for ServingConfig {
@@ -33,12 +37,17 @@ impl Default for ServingConfig {
             queue_size: 256,
             poll_interval: Some(std::time::Duration::from_secs(5)),
             model_cache: PathBuf::from("./.weir-cache"),
+            max_rows: super::decode::DEFAULT_MAX_ROWS,
+            request_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
 
 impl ServingConfig {
-    pub fn from_args(args: &crate::config::ServingArgs) -> ServingConfig {
+    pub fn from_args(
+        args: &crate::config::ServingArgs,
+        http: &crate::config::HttpArgs,
+    ) -> ServingConfig {
         let workers = if args.workers == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
@@ -52,6 +61,8 @@ impl ServingConfig {
             queue_size: args.queue_size,
             poll_interval,
             model_cache: args.model_cache.clone(),
+            max_rows: args.max_rows.max(1),
+            request_timeout: http.request_timeout(),
         }
     }
 }
@@ -159,6 +170,7 @@ impl LoadedModel {
             schema: Schema {
                 inputs: engine.inputs,
                 columns,
+                max_rows: cfg.max_rows,
             },
             outputs: engine.outputs,
             dir: dir.to_path_buf(),
@@ -166,12 +178,23 @@ impl LoadedModel {
         })
     }
 
-    pub async fn infer(&self, inputs: Vec<Tensor>) -> Result<Vec<Value>, InferError> {
-        let r = self.pool.infer(inputs).await;
-        if r == Err(InferError::Saturated) {
+    /// Take a place in this model's admission limit (workers + queue), or `Saturated` at once.
+    /// Hold it from decoding to the answer; dropping it (the client left) frees the place.
+    pub fn admit(&self) -> Result<Permit, InferError> {
+        let r = self.pool.admit();
+        if r.is_err() {
             metrics().rejected.with_label_values(&[&self.name]).inc();
         }
         r
+    }
+
+    /// Run an admitted request on the worker pool.
+    pub async fn infer(
+        &self,
+        permit: Permit,
+        inputs: Vec<Tensor>,
+    ) -> Result<Vec<Value>, InferError> {
+        self.pool.infer(permit, inputs).await
     }
 
     /// Mark this version as the one served (for `weir_model_loaded_version`).

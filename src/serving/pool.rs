@@ -50,6 +50,20 @@ struct Job {
     inputs: Vec<Tensor>,
     enqueued: Instant,
     reply: oneshot::Sender<Result<Vec<Value>, String>>,
+    /// The request's place in the admission limit, freed when the job is done or dropped.
+    _permit: Permit,
+}
+
+/// A request's place in the admission limit (running or waiting, decoding included). Dropping
+/// it frees the place, also when the client went away mid-request.
+pub struct Permit {
+    admitted: Arc<AtomicUsize>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.admitted.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Metric handles a pool reports to (labels resolved once, at load).
@@ -84,7 +98,6 @@ impl Pool {
         let workers = runners.len();
         for (i, mut runner) in runners.into_iter().enumerate() {
             let rx = rx.clone();
-            let admitted = admitted.clone();
             let m = metrics.clone();
             std::thread::Builder::new()
                 .name(format!("weir-infer-{i}"))
@@ -99,6 +112,10 @@ impl Pool {
                         }
                     };
                     m.queue_depth.dec();
+                    if job.reply.is_closed() {
+                        // The client left while this waited: skip the work.
+                        continue;
+                    }
                     m.queue_wait.observe(job.enqueued.elapsed().as_secs_f64());
                     m.batch_rows
                         .observe(job.inputs.first().map_or(0, Tensor::rows) as f64);
@@ -107,7 +124,6 @@ impl Pool {
                         std::panic::catch_unwind(AssertUnwindSafe(|| runner.run(job.inputs)))
                             .unwrap_or_else(|_| Err("the inference engine panicked".to_owned()));
                     m.inference.observe(started.elapsed().as_secs_f64());
-                    admitted.fetch_sub(1, Ordering::AcqRel);
                     let _ = job.reply.send(result);
                 })?;
         }
@@ -130,23 +146,35 @@ impl Pool {
         self.admitted.load(Ordering::Acquire)
     }
 
-    /// Run a batch on the next free worker.
-    pub async fn infer(&self, inputs: Vec<Tensor>) -> Result<Vec<Value>, InferError> {
+    /// Take a place in the admission limit, or `Saturated` at once when every place is taken.
+    pub fn admit(&self) -> Result<Permit, InferError> {
         let before = self.admitted.fetch_add(1, Ordering::AcqRel);
+        let permit = Permit {
+            admitted: self.admitted.clone(),
+        };
         if before >= self.capacity {
-            self.admitted.fetch_sub(1, Ordering::AcqRel);
             return Err(InferError::Saturated);
         }
+        Ok(permit)
+    }
+
+    /// Run a batch on the next free worker. If the caller stops waiting (its future is dropped),
+    /// a job still in the queue is skipped.
+    pub async fn infer(
+        &self,
+        permit: Permit,
+        inputs: Vec<Tensor>,
+    ) -> Result<Vec<Value>, InferError> {
         let (reply, rx) = oneshot::channel();
         self.metrics.queue_depth.inc();
         let job = Job {
             inputs,
             enqueued: Instant::now(),
             reply,
+            _permit: permit,
         };
         if self.tx.send(job).is_err() {
             self.metrics.queue_depth.dec();
-            self.admitted.fetch_sub(1, Ordering::AcqRel);
             return Err(InferError::Closed);
         }
         match rx.await {
@@ -193,27 +221,36 @@ mod tests {
     async fn saturation_answers_at_once_and_panics_are_contained() {
         let runners: Vec<Box<dyn Runner>> = vec![Box::new(Slow(Duration::from_millis(300)))];
         let pool = Arc::new(Pool::start("t", runners, 1, metrics()).unwrap());
-        let a = tokio::spawn({
-            let p = pool.clone();
-            async move { p.infer(one()).await }
-        });
-        let b = tokio::spawn({
-            let p = pool.clone();
-            async move { p.infer(one()).await }
-        });
+        let run = |p: Arc<Pool>| async move {
+            let permit = p.admit()?;
+            p.infer(permit, one()).await
+        };
+        let a = tokio::spawn(run(pool.clone()));
+        let b = tokio::spawn(run(pool.clone()));
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(pool.in_flight(), 2);
         let t = Instant::now();
-        assert_eq!(pool.infer(one()).await, Err(InferError::Saturated));
+        assert!(matches!(pool.admit(), Err(InferError::Saturated)));
         assert!(t.elapsed() < Duration::from_millis(100));
         assert!(a.await.unwrap().is_ok());
         assert!(b.await.unwrap().is_ok());
         assert_eq!(pool.in_flight(), 0);
         // A panicking engine fails the request, not the worker.
+        let permit = pool.admit().unwrap();
         assert!(matches!(
-            pool.infer(vec![]).await,
+            pool.infer(permit, vec![]).await,
             Err(InferError::Failed(_))
         ));
-        assert!(pool.infer(one()).await.is_ok());
+        assert!(run(pool.clone()).await.is_ok());
+        // A caller that stops waiting frees its place, and its queued job is skipped.
+        let busy = tokio::spawn(run(pool.clone()));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let abandoned = tokio::spawn(run(pool.clone()));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        abandoned.abort();
+        let _ = abandoned.await;
+        assert!(busy.await.unwrap().is_ok());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(pool.in_flight(), 0);
     }
 }

@@ -224,7 +224,13 @@ impl Source for InProcess {
 
 /// A tracking server reached over HTTP (`weir models serve`).
 pub struct Remote {
+    /// The tracking server's URL, without credentials.
     base: String,
+    /// Its origin (scheme, host, port): credentials go to this origin and no other.
+    origin: url::Origin,
+    /// `Authorization` for the tracking server, from MLFLOW_TRACKING_TOKEN,
+    /// MLFLOW_TRACKING_USERNAME/PASSWORD or the URI's `user:password@`.
+    auth: Option<reqwest::header::HeaderValue>,
     client: reqwest::Client,
     /// Opens `s3://` and `file://` artifact locations directly.
     artifacts: Artifacts,
@@ -235,45 +241,77 @@ const PROXY: &str = "/api/2.0/mlflow-artifacts/artifacts";
 
 impl Remote {
     pub fn new(tracking_uri: &str) -> Result<Remote, String> {
-        let base = tracking_uri.trim().trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(format!(
-                "MLFLOW_TRACKING_URI must be an http(s) URL of a tracking server to resolve models:/ and runs:/ URIs, got '{tracking_uri}'"
-            ));
-        }
-        let mut headers = reqwest::header::HeaderMap::new();
+        let shown = crate::secret::redact_uri(tracking_uri);
+        let mut url = url::Url::parse(tracking_uri.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or_else(|| {
+                format!(
+                    "MLFLOW_TRACKING_URI must be an http(s) URL of a tracking server to resolve models:/ and runs:/ URIs, got '{shown}'"
+                )
+            })?;
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let (uri_user, uri_pass) = (decode(url.username()), url.password().map(decode));
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let basic = |user: &str, pass: &str| {
+            use base64::Engine;
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+            )
+        };
         let auth = match (
-            std::env::var("MLFLOW_TRACKING_TOKEN").ok(),
-            std::env::var("MLFLOW_TRACKING_USERNAME").ok(),
+            env("MLFLOW_TRACKING_TOKEN"),
+            env("MLFLOW_TRACKING_USERNAME"),
         ) {
-            (Some(token), _) if !token.is_empty() => Some(format!("Bearer {token}")),
-            (_, Some(user)) if !user.is_empty() => {
-                use base64::Engine;
-                let pass = std::env::var("MLFLOW_TRACKING_PASSWORD").unwrap_or_default();
-                Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-                ))
-            }
+            (Some(token), _) => Some(format!("Bearer {token}")),
+            (_, Some(user)) => Some(basic(
+                &user,
+                &env("MLFLOW_TRACKING_PASSWORD").unwrap_or_default(),
+            )),
+            _ if !uri_user.is_empty() => Some(basic(&uri_user, &uri_pass.unwrap_or_default())),
             _ => None,
         };
-        if let Some(a) = auth {
-            let mut v = reqwest::header::HeaderValue::from_str(&a)
-                .map_err(|_| "the tracking credentials are not valid header text".to_owned())?;
-            v.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, v);
-        }
+        let auth = match auth {
+            Some(a) => {
+                let mut v = reqwest::header::HeaderValue::from_str(&a)
+                    .map_err(|_| "the tracking credentials are not valid header text".to_owned())?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+            None => None,
+        };
         let client = reqwest::Client::builder()
             .user_agent(concat!("weir/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers)
             .connect_timeout(Duration::from_secs(10))
+            // A redirect could lead elsewhere with the credentials: follow none.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Remote {
-            base,
+            base: url.as_str().trim_end_matches('/').to_owned(),
+            origin: url.origin(),
+            auth,
             client,
             artifacts: Artifacts::new(None),
         })
+    }
+
+    /// A request to `url`, carrying the tracking credentials only when `url` is on the tracking
+    /// server's own origin.
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, url);
+        let same_origin = url::Url::parse(url).is_ok_and(|u| u.origin() == self.origin);
+        match (&self.auth, same_origin) {
+            (Some(a), true) => builder.header(reqwest::header::AUTHORIZATION, a.clone()),
+            _ => builder,
+        }
     }
 
     fn error_message(status: reqwest::StatusCode, body: &str) -> String {
@@ -303,22 +341,27 @@ impl Remote {
 
     async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Json, String> {
         let url = format!("{}/api/2.0/mlflow/{path}", self.base);
-        self.send(self.client.get(url).query(query), &format!("GET {path}"))
-            .await
+        self.send(
+            self.request(reqwest::Method::GET, &url).query(query),
+            &format!("GET {path}"),
+        )
+        .await
     }
 
     async fn post(&self, path: &str, body: Json) -> Result<Json, String> {
         let url = format!("{}/api/2.0/mlflow/{path}", self.base);
-        self.send(self.client.post(url).json(&body), &format!("POST {path}"))
-            .await
+        self.send(
+            self.request(reqwest::Method::POST, &url).json(&body),
+            &format!("POST {path}"),
+        )
+        .await
     }
 
     /// Weir's one-call resolver; `None` when the server does not have it (MLflow).
     async fn weir_resolve(&self, uri: &str) -> Result<Option<Origin>, String> {
         let url = format!("{}/api/2.0/weir/models/resolve", self.base);
         let resp = self
-            .client
-            .get(url)
+            .request(reqwest::Method::GET, &url)
             .query(&[("model_uri", uri)])
             .timeout(Duration::from_secs(60))
             .send()
@@ -569,8 +612,7 @@ impl Remote {
         while let Some((dir, local, depth)) = stack.pop() {
             let listing = self
                 .send(
-                    self.client
-                        .get(format!("{base}{PROXY}"))
+                    self.request(reqwest::Method::GET, &format!("{base}{PROXY}"))
                         .query(&[("path", dir.as_str())]),
                     "listing the model's artifacts",
                 )
@@ -608,8 +650,7 @@ impl Remote {
                 }
                 let url = format!("{base}{PROXY}/{}", enc(&sub));
                 let resp = self
-                    .client
-                    .get(url)
+                    .request(reqwest::Method::GET, &url)
                     .timeout(Duration::from_secs(600))
                     .send()
                     .await

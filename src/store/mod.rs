@@ -320,19 +320,7 @@ impl std::fmt::Debug for SqlStore {
     }
 }
 
-/// Mask the password in a database URI for logs.
-pub fn redact_uri(uri: &str) -> String {
-    match (uri.find("://"), uri.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &uri[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &uri[..s + 3], &uri[at..]),
-                None => uri.to_owned(),
-            }
-        }
-        _ => uri.to_owned(),
-    }
-}
+pub use crate::secret::redact_uri;
 
 /// Turn an MLflow/SQLAlchemy-style SQLite URI into a filesystem path (`:memory:` stays).
 fn sqlite_path(uri: &str) -> Option<String> {
@@ -348,8 +336,15 @@ fn sqlite_path(uri: &str) -> Option<String> {
 }
 
 impl SqlStore {
-    /// Open the store named by `uri`, run migrations, and make sure experiment 0 exists.
+    /// Open the store named by `uri` and run migrations, waiting up to a minute for a database
+    /// that is not reachable yet.
     pub async fn open(uri: &str) -> anyhow::Result<SqlStore> {
+        Self::open_within(uri, Duration::from_secs(60)).await
+    }
+
+    /// Open the store named by `uri` and run migrations; a PostgreSQL that cannot be reached is
+    /// retried with backoff, saying so in the log, for at most `connect_timeout`.
+    pub async fn open_within(uri: &str, connect_timeout: Duration) -> anyhow::Result<SqlStore> {
         use anyhow::Context;
         sqlx::any::install_default_drivers();
         let display_uri = redact_uri(uri);
@@ -359,7 +354,7 @@ impl SqlStore {
             .iter()
             .find_map(|s| uri.strip_prefix(&format!("{s}://")))
         {
-            Self::open_postgres(&format!("postgres://{rest}"), &display_uri).await
+            Self::open_postgres(&format!("postgres://{rest}"), &display_uri, connect_timeout).await
         } else {
             anyhow::bail!(
                 "unsupported backend store URI '{display_uri}': use sqlite:///path.db or postgresql://user:pass@host:port/db"
@@ -427,13 +422,41 @@ impl SqlStore {
         })
     }
 
-    async fn open_postgres(url: &str, display_uri: &str) -> anyhow::Result<SqlStore> {
+    async fn open_postgres(
+        url: &str,
+        display_uri: &str,
+        connect_timeout: Duration,
+    ) -> anyhow::Result<SqlStore> {
         let opts = AnyConnectOptions::from_str(url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts)
-            .await?;
+        let started = std::time::Instant::now();
+        let mut backoff = Duration::from_millis(250);
+        let mut attempt = 1u32;
+        let pool = loop {
+            let left = connect_timeout.saturating_sub(started.elapsed());
+            let tried = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(left.clamp(Duration::from_secs(1), Duration::from_secs(10)))
+                .connect_with(opts.clone())
+                .await;
+            match tried {
+                Ok(pool) => break pool,
+                Err(e) if started.elapsed() + backoff < connect_timeout => {
+                    tracing::warn!(
+                        store = display_uri,
+                        attempt,
+                        "waiting for the backend store: {e}; retrying in {backoff:?}"
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    attempt += 1;
+                }
+                Err(e) => anyhow::bail!(
+                    "cannot reach the backend store {display_uri} after {:.0?} ({attempt} attempts): {e}. \
+                     Is the database running and reachable? (--db-connect-timeout sets how long to wait)",
+                    started.elapsed()
+                ),
+            }
+        };
         Ok(SqlStore {
             dialect: Dialect::Postgres,
             batcher: writer::spawn(pool.clone(), Dialect::Postgres),
@@ -529,10 +552,5 @@ mod tests {
         );
         assert_eq!(sqlite_path("sqlite://").as_deref(), Some(":memory:"));
         assert_eq!(sqlite_path("postgresql://x"), None);
-        assert_eq!(
-            redact_uri("postgresql://u:secret@h:5432/db"),
-            "postgresql://u:***@h:5432/db"
-        );
-        assert_eq!(redact_uri("sqlite:///a.db"), "sqlite:///a.db");
     }
 }

@@ -569,32 +569,39 @@ impl RunStore for SqlStore {
         key: &str,
         max_points: i64,
     ) -> Result<Vec<Series>> {
+        use futures::TryStreamExt;
         let mut out = Vec::new();
         for run_id in run_ids {
             self.run_exists(run_id).await?;
-            let rows = sqlx::query(
+            let total: i64 =
+                sqlx::query("SELECT COUNT(*) FROM metrics WHERE run_uuid = $1 AND key = $2")
+                    .bind(run_id.clone())
+                    .bind(key)
+                    .fetch_one(&self.reader)
+                    .await?
+                    .try_get(0)?;
+            // Streamed, so a long series never sits in memory whole.
+            let mut d = crate::tracking::Downsampler::new(
+                usize::try_from(total).unwrap_or(0),
+                max_points.max(4) as usize,
+            );
+            let mut rows = sqlx::query(
                 "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = $1 AND key = $2 \
                  ORDER BY step, timestamp",
             )
             .bind(run_id.clone())
             .bind(key)
-            .fetch_all(&self.reader)
-            .await?;
-            let points: Vec<Metric> = rows
-                .iter()
-                .map(|r| {
-                    Ok(Metric {
-                        key: key.to_owned(),
-                        step: r.try_get(0)?,
-                        timestamp: r.try_get(1)?,
-                        value: metric_value(r.try_get(2)?, r.try_get(3)?),
-                        run_id: None,
-                    })
-                })
-                .collect::<Result<_>>()?;
-            let total = points.len() as i64;
-            let (points, downsampled) =
-                crate::tracking::downsample(points, max_points.max(4) as usize);
+            .fetch(&self.reader);
+            while let Some(r) = rows.try_next().await? {
+                d.push(Metric {
+                    key: key.to_owned(),
+                    step: r.try_get(0)?,
+                    timestamp: r.try_get(1)?,
+                    value: metric_value(r.try_get(2)?, r.try_get(3)?),
+                    run_id: None,
+                });
+            }
+            let (points, downsampled) = d.finish();
             out.push(Series {
                 run_id: run_id.clone(),
                 key: key.to_owned(),

@@ -20,6 +20,9 @@ pub const RUN_NAME_TAG: &str = "mlflow.runName";
 /// Where the 2.x client's `runs/log-model` records models on the run.
 pub const LOGGED_MODELS_TAG: &str = "mlflow.log-model.history";
 
+/// Most experiments one runs/search may cover (each is a bound parameter).
+pub const MAX_SEARCH_EXPERIMENTS: usize = 10_000;
+
 /// Largest page any search returns (MLflow's SEARCH_MAX_RESULTS_THRESHOLD).
 pub const MAX_RESULTS_THRESHOLD: i64 = 50_000;
 
@@ -345,6 +348,12 @@ impl Tracking {
         page_token: Option<&str>,
     ) -> Result<Page<Run>> {
         let max_results = v::max_results(max_results.unwrap_or(1000), MAX_RESULTS_THRESHOLD)?;
+        if experiment_ids.len() > MAX_SEARCH_EXPERIMENTS {
+            return Err(Error::invalid(format!(
+                "Invalid value for experiment_ids: {} given; at most {MAX_SEARCH_EXPERIMENTS} may be searched at once.",
+                experiment_ids.len()
+            )));
+        }
         let q = RunSearch {
             experiment_ids: experiment_ids
                 .iter()
@@ -379,13 +388,53 @@ pub fn sample_steps(steps: &[i64], max: usize) -> Vec<i64> {
 /// Downsample a series (sorted by step) to about `max_points`, keeping each bucket's first,
 /// smallest, largest and last point, so spikes survive.
 pub fn downsample(points: Vec<Metric>, max_points: usize) -> (Vec<Metric>, bool) {
-    if points.len() <= max_points {
-        return (points, false);
+    let mut d = Downsampler::new(points.len(), max_points);
+    for p in points {
+        d.push(p);
     }
-    let buckets = (max_points / 4).max(1);
-    let per = points.len().div_ceil(buckets);
-    let mut out = Vec::with_capacity(buckets * 4);
-    for chunk in points.chunks(per) {
+    d.finish()
+}
+
+/// [`downsample`] one point at a time, for series streamed from the store: memory stays at a
+/// bucket's four points plus the output, whatever the series' length.
+pub struct Downsampler {
+    /// Points per bucket (0: keep every point, the series is short enough).
+    per: usize,
+    /// Index of the next point within its bucket.
+    at: usize,
+    /// The current bucket's first, lowest, highest and last points, with their indexes.
+    first: Option<Metric>,
+    lo: Option<(usize, Metric)>,
+    hi: Option<(usize, Metric)>,
+    last: Option<(usize, Metric)>,
+    out: Vec<Metric>,
+}
+
+impl Downsampler {
+    /// For a series of `total` points.
+    pub fn new(total: usize, max_points: usize) -> Downsampler {
+        let per = if total <= max_points {
+            0
+        } else {
+            let buckets = (max_points / 4).max(1);
+            total.div_ceil(buckets)
+        };
+        Downsampler {
+            per,
+            at: 0,
+            first: None,
+            lo: None,
+            hi: None,
+            last: None,
+            out: Vec::with_capacity(total.min(max_points.saturating_add(4))),
+        }
+    }
+
+    pub fn push(&mut self, m: Metric) {
+        if self.per == 0 {
+            self.out.push(m);
+            return;
+        }
         let value = |m: &Metric| {
             if m.value.0.is_nan() {
                 f64::NEG_INFINITY
@@ -393,23 +442,42 @@ pub fn downsample(points: Vec<Metric>, max_points: usize) -> (Vec<Metric>, bool)
                 m.value.0
             }
         };
-        let mut idx = vec![0, chunk.len() - 1];
-        let (mut lo, mut hi) = (0, 0);
-        for (i, m) in chunk.iter().enumerate() {
-            if value(m) < value(&chunk[lo]) {
-                lo = i;
-            }
-            if value(m) > value(&chunk[hi]) {
-                hi = i;
-            }
+        let i = self.at;
+        if i == 0 {
+            self.first = Some(m.clone());
         }
-        idx.push(lo);
-        idx.push(hi);
-        idx.sort_unstable();
-        idx.dedup();
-        out.extend(idx.into_iter().map(|i| chunk[i].clone()));
+        if self.lo.as_ref().is_none_or(|(_, lo)| value(&m) < value(lo)) {
+            self.lo = Some((i, m.clone()));
+        }
+        if self.hi.as_ref().is_none_or(|(_, hi)| value(&m) > value(hi)) {
+            self.hi = Some((i, m.clone()));
+        }
+        self.last = Some((i, m));
+        self.at += 1;
+        if self.at == self.per {
+            self.flush();
+        }
     }
-    (out, true)
+
+    fn flush(&mut self) {
+        let mut picked: Vec<(usize, Metric)> = Vec::with_capacity(4);
+        picked.extend(self.first.take().map(|m| (0, m)));
+        picked.extend(self.last.take());
+        picked.extend(self.lo.take());
+        picked.extend(self.hi.take());
+        picked.sort_by_key(|(i, _)| *i);
+        picked.dedup_by_key(|(i, _)| *i);
+        self.out.extend(picked.into_iter().map(|(_, m)| m));
+        self.at = 0;
+    }
+
+    /// The kept points, and whether any were dropped.
+    pub fn finish(mut self) -> (Vec<Metric>, bool) {
+        if self.at > 0 {
+            self.flush();
+        }
+        (self.out, self.per != 0)
+    }
 }
 
 #[cfg(test)]

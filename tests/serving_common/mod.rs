@@ -62,6 +62,7 @@ pub fn config(backend: BackendChoice, workers: usize, queue: usize, cache: &Path
         queue_size: queue,
         poll_interval: Some(Duration::from_millis(200)),
         model_cache: cache.to_path_buf(),
+        ..ServingConfig::default()
     }
 }
 
@@ -159,7 +160,11 @@ pub async fn call(
     ct: Option<&str>,
     body: impl Into<Body>,
 ) -> Reply {
-    let mut b = Request::builder().method(method).uri(path);
+    // A browser or client always sends Host; `weir server` refuses requests without one.
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
     if let Some(ct) = ct {
         b = b.header("content-type", ct);
     }
