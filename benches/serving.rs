@@ -11,8 +11,7 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, Criterion};
 use weir::config::BackendChoice;
 use weir::serving::backend;
-use weir::serving::decode::{self, Schema};
-use weir::serving::encode;
+use weir::serving::codec::{self as decode, encode, Schema};
 use weir::serving::mlmodel::MlModel;
 use weir::serving::tensor::{DType, Data, Spec, Tensor};
 

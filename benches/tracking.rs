@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use weir::search::{parse_filter, parse_order_by};
 use weir::store::{ArtifactLocation, ExperimentStore, NewRun, RunSearch, RunStore, SqlStore};
-use weir::tracking::types::{KeyValue, NewMetric, ViewType};
+use weir::types::{KeyValue, NewMetric, ViewType};
 
 const FILTERS: &[(&str, &str)] = &[
     ("metric", "metrics.accuracy > 0.9"),

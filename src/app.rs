@@ -1,88 +1,17 @@
-//! `app(state) -> Router`: every route and layer of `weir server`, in one readable place.
+//! Every route and layer of both roles, in one readable place: [`app`] is `weir server` (the
+//! tracking and registry APIs, the artifact proxy, the UI, and in-process serving), and
+//! [`serving_app`] is `weir models serve`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post};
 use axum::Router;
 
+use crate::api::serving::{self as scoring, HttpState};
 use crate::api::{artifacts, experiments, logged_models, meta, registry, runs};
-use crate::artifacts::Artifacts;
-use crate::registry::Registry;
-use crate::store::SqlStore;
-use crate::tracking::Tracking;
-
-/// Everything a request handler may need; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<SqlStore>,
-    pub tracking: Tracking,
-    pub registry: Registry,
-    pub artifacts: Artifacts,
-    /// Bumped on every alias change, so in-process model serving reloads at once.
-    pub alias_moves: tokio::sync::watch::Sender<u64>,
-    /// Largest JSON body accepted.
-    pub max_body_bytes: usize,
-    /// Set when SIGTERM arrives, so readiness turns 503 before the listener closes.
-    shutting_down: Arc<AtomicBool>,
-    /// Models served in-process (`--serve-model`); also answers the UI's `served-models`.
-    pub serving: Option<Arc<crate::serving::Serving>>,
-    /// Allowed hosts and origins, security headers, trusted proxies.
-    pub security: Arc<crate::api::security::Policy>,
-    /// Longest a (non-streaming) API request may take.
-    pub request_timeout: std::time::Duration,
-}
-
-impl axum::extract::FromRef<AppState> for Arc<crate::api::security::Policy> {
-    fn from_ref(s: &AppState) -> Self {
-        s.security.clone()
-    }
-}
-
-impl AppState {
-    pub fn new(
-        store: Arc<SqlStore>,
-        artifacts: Artifacts,
-        default_artifact_root: String,
-        max_body_bytes: usize,
-    ) -> Self {
-        let tracking = Tracking::new(store.clone(), default_artifact_root);
-        let registry = Registry::new(store.clone(), store.clone(), artifacts.clone());
-        AppState {
-            store,
-            tracking,
-            registry,
-            artifacts,
-            alias_moves: tokio::sync::watch::channel(0).0,
-            max_body_bytes,
-            shutting_down: Arc::new(AtomicBool::new(false)),
-            serving: None,
-            security: Arc::new(crate::api::security::Policy::default()),
-            request_timeout: std::time::Duration::from_secs(60),
-        }
-    }
-
-    pub fn shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Relaxed)
-    }
-
-    pub fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::Relaxed);
-        if let Some(s) = &self.serving {
-            s.begin_shutdown();
-        }
-    }
-
-    pub fn notify_alias_moved(&self) {
-        self.alias_moves.send_modify(|n| *n += 1);
-    }
-
-    /// Multipart uploads work on every proxied destination (local parts or S3 parts).
-    pub fn multipart_uploads_enabled(&self) -> bool {
-        self.artifacts.proxied.is_some()
-    }
-}
+use crate::serving::Serving;
+pub use crate::state::AppState;
 
 /// MLflow's tracking endpoints (mounted under `/api/2.0/mlflow` and `/ajax-api/2.0/mlflow`).
 fn mlflow_routes() -> Router<AppState> {
@@ -238,7 +167,7 @@ pub fn app(state: AppState) -> Router {
     let serving = state
         .serving
         .clone()
-        .unwrap_or_else(|| Arc::new(crate::serving::Serving::empty()));
+        .unwrap_or_else(|| Arc::new(Serving::empty()));
     let max_body = state.max_body_bytes;
     let security = state.security.clone();
     Router::new()
@@ -264,17 +193,72 @@ pub fn app(state: AppState) -> Router {
         .route("/version", get(meta::version))
         .route("/metrics", get(crate::telemetry::metrics_handler))
         .with_state(state)
-        .merge(crate::serving::http::embedded_routes(serving, max_body))
+        .merge(embedded_serving(serving, max_body))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
             security,
-            crate::api::security::guard,
+            crate::api::guard::guard,
         ))
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            use axum::response::IntoResponse;
-            crate::error::Error::internal("request handler panicked", "panic").into_response()
-        }))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+}
+
+/// A handler that panicked: 500 in MLflow's shape, the same on both roles.
+fn panicked(_: Box<dyn std::any::Any + Send>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    crate::error::Error::internal("request handler panicked", "panic").into_response()
+}
+
+/// What `weir server` adds for serving: `served-models` always (the UI asks), the scoring and
+/// KServe routes when `--serve-model` is given. Its own `/health`, `/version` and `/metrics` stay.
+fn embedded_serving(serving: Arc<Serving>, max_body: usize) -> Router {
+    let timeout = serving.config.request_timeout;
+    let listing = Router::new()
+        .route(
+            "/ajax-api/2.0/weir/served-models",
+            get(scoring::served_models),
+        )
+        .route("/api/2.0/weir/served-models", get(scoring::served_models));
+    let router = if serving.models.is_empty() {
+        listing
+    } else {
+        listing.merge(scoring::routes())
+    };
+    router.with_state(HttpState {
+        serving,
+        max_body,
+        timeout,
+    })
+}
+
+/// The whole `weir models serve` router: MLflow's scoring server (`/invocations`, `/ping`,
+/// `/health`, `/version`), KServe V1/V2 and `/metrics`, with FastAPI's 404/405 bodies.
+pub fn serving_app(serving: Arc<Serving>, max_body: usize) -> Router {
+    let state = HttpState {
+        serving: serving.clone(),
+        max_body,
+        timeout: serving.config.request_timeout,
+    };
+    Router::new()
+        .route("/ping", get(scoring::ping))
+        .route("/health", get(scoring::ping))
+        .route("/version", get(meta::version))
+        .route("/metrics", get(crate::telemetry::metrics_handler))
+        .route(
+            "/ajax-api/2.0/weir/served-models",
+            get(scoring::served_models),
+        )
+        .merge(scoring::routes())
+        .fallback(scoring::not_found)
+        .method_not_allowed_fallback(scoring::method_not_allowed)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            serving,
+            scoring::stamp_version,
+        ))
+        .layer(axum::middleware::from_fn(scoring::nosniff))
+        .layer(axum::middleware::from_fn(crate::telemetry::track_http))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
 }

@@ -8,9 +8,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 pub use crate::secret::SecretUri;
+pub use crate::serving::backend::BackendChoice;
+pub use crate::telemetry::LogFormat;
 
 /// Weir: an MLflow-compatible tracking server, model registry and ONNX model server.
 #[derive(Debug, Parser)]
@@ -69,15 +71,6 @@ pub enum DbCommand {
         )]
         backend_store_uri: SecretUri,
     },
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines for a terminal.
-    Text,
-    /// One JSON object per line, for log collectors in a cluster.
-    Json,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -253,17 +246,6 @@ impl HttpArgs {
     }
 }
 
-/// Which inference engine runs ONNX models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BackendChoice {
-    /// ONNX Runtime when its library loads, else tract when it supports every operator.
-    Auto,
-    /// ONNX Runtime, loaded from ORT_DYLIB_PATH or next to the binary.
-    Ort,
-    /// tract, pure Rust (no native library; fewer operators, slower on tree ensembles).
-    Tract,
-}
-
 /// Settings shared by every process that serves models.
 #[derive(Debug, Clone, Args)]
 pub struct ServingArgs {
@@ -329,6 +311,28 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub serving: ServingArgs,
+}
+
+impl ServingArgs {
+    /// The serving runtime's configuration from these flags (and the HTTP limits').
+    pub fn serving_config(&self, http: &HttpArgs) -> crate::serving::ServingConfig {
+        let workers = if self.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.workers
+        };
+        let poll_interval = (self.poll_interval.is_finite() && self.poll_interval > 0.0)
+            .then(|| Duration::from_secs_f64(self.poll_interval.min(86_400.0)));
+        crate::serving::ServingConfig {
+            backend: self.backend,
+            workers,
+            queue_size: self.queue_size,
+            poll_interval,
+            model_cache: self.model_cache.clone(),
+            max_rows: self.max_rows.max(1),
+            request_timeout: http.request_timeout(),
+        }
+    }
 }
 
 /// Parse `host` and `port` into a socket address, accepting bracketed and bare IPv6 forms.

@@ -174,12 +174,38 @@ impl From<std::io::Error> for Error {
 
 #[derive(Serialize)]
 struct Body<'a> {
-    error_code: &'static str,
+    error_code: &'a str,
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    sqlstate: Option<&'static str>,
+    sqlstate: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error_class: Option<&'static str>,
+    error_class: Option<&'a str>,
+}
+
+/// MLflow's error body, `{"error_code", "message", "sqlstate", "error_class"}`, with `status`; a
+/// 503 carries `Retry-After`. The one renderer of MLflow's error shape, for the tracking API and
+/// the scoring protocol alike.
+pub fn mlflow_response(
+    status: StatusCode,
+    error_code: &str,
+    message: &str,
+    sqlstate: Option<&str>,
+    error_class: Option<&str>,
+) -> Response {
+    let body = Body {
+        error_code,
+        message,
+        sqlstate,
+        error_class,
+    };
+    let mut resp = (status, axum::Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    resp
 }
 
 impl IntoResponse for Error {
@@ -189,20 +215,13 @@ impl IntoResponse for Error {
             ErrorCode::NotImplemented => (None, None),
             c => (Some("KAM00"), Some(c.error_class())),
         };
-        let body = Body {
-            error_code: self.code.as_str(),
-            message: &self.message,
+        mlflow_response(
+            self.code.status(),
+            self.code.as_str(),
+            &self.message,
             sqlstate,
             error_class,
-        };
-        let mut resp = (self.code.status(), axum::Json(body)).into_response();
-        if self.code == ErrorCode::TemporarilyUnavailable {
-            resp.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
-        }
-        resp
+        )
     }
 }
 

@@ -22,17 +22,20 @@
 pub mod api;
 pub mod app;
 pub mod artifacts;
-pub mod cli;
 pub mod config;
 pub mod error;
 pub mod registry;
+pub mod roles;
 pub mod search;
 pub mod secret;
+pub mod security;
 pub mod server;
 pub mod serving;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tracking;
+pub mod types;
 pub mod ui;
 
 pub use error::{Error, Result};

@@ -14,8 +14,6 @@ use prometheus::{
 };
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogArgs, LogFormat};
-
 /// Latency buckets in seconds, resolving sub-millisecond times (the serving hot path answers in
 /// tens of microseconds) up to slow searches.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -23,15 +21,25 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Install the global tracing subscriber. Safe to call twice (the second call is ignored).
-pub fn init_logging(args: &LogArgs) {
-    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines for a terminal.
+    Text,
+    /// One JSON object per line, for log collectors in a cluster.
+    Json,
+}
+
+/// Install the global tracing subscriber: `format` lines filtered by `level` (`tracing` filter
+/// syntax). Safe to call twice (the second call is ignored).
+pub fn init_logging(format: LogFormat, level: &str) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = match args.log_format {
+    let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.compact().try_init(),
     };

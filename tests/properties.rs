@@ -11,8 +11,7 @@ use std::cell::Cell;
 
 use proptest::prelude::*;
 use weir::error::ErrorCode;
-use weir::serving::decode::{self, Schema};
-use weir::serving::kserve;
+use weir::serving::codec::{self as decode, kserve, Schema};
 use weir::serving::tensor::{DType, Spec};
 
 /// Counts the bytes this thread has allocated and not freed, and their peak.
@@ -154,11 +153,11 @@ proptest! {
     ) {
         let input = parts.join(" ");
         for schema in [
-            &weir::tracking::RUN_SCHEMA,
-            &weir::tracking::EXPERIMENT_SCHEMA,
-            &weir::registry::REGISTERED_MODEL_SCHEMA,
-            &weir::registry::MODEL_VERSION_SCHEMA,
-            &weir::registry::LOGGED_MODEL_SCHEMA,
+            &weir::search::fields::RUNS,
+            &weir::search::fields::EXPERIMENTS,
+            &weir::search::fields::REGISTERED_MODELS,
+            &weir::search::fields::MODEL_VERSIONS,
+            &weir::search::fields::LOGGED_MODELS,
         ] {
             if let Err(e) = weir::search::filter_for(schema, Some(&input)) {
                 prop_assert!(is_mlflow_error(e.code), "{input}: {e:?}");

@@ -785,7 +785,7 @@ async fn remote_serving(
     );
     let source = Arc::new(weir::serving::source::Remote::new(&t.url).unwrap());
     serving.start(source, None);
-    let app = weir::serving::http::standalone_router(serving.clone(), 16 << 20);
+    let app = weir::app::serving_app(serving.clone(), 16 << 20);
     (serving, app)
 }
 

@@ -3,8 +3,8 @@
 mod common;
 
 use common::TestStore;
-use weir::tracking::types::*;
 use weir::tracking::Tracking;
+use weir::types::*;
 
 fn metric(key: &str, value: f64, step: i64, ts: i64) -> NewMetric {
     NewMetric {

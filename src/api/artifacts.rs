@@ -8,13 +8,13 @@ use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
 use serde_json::json;
 
-use super::security::Forwarded;
+use super::guard::Forwarded;
 use super::{empty, ok, Fields};
-use crate::app::AppState;
 use crate::artifacts::{
     check_upload_id, guess_content_type, safe_path, ArtifactRepo, ByteStream, RelPath,
 };
 use crate::error::{Error, Result};
+use crate::state::AppState;
 
 /// A request body as a byte stream (never buffered whole).
 fn body_stream(body: Body) -> ByteStream {

@@ -6,9 +6,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{empty, ok, Fields};
-use crate::app::AppState;
 use crate::error::Result;
-use crate::tracking::types::{Experiment, KeyValue, ViewType};
+use crate::state::AppState;
+use crate::types::{Experiment, KeyValue, ViewType};
 
 pub async fn create(State(s): State<AppState>, f: Fields) -> Result<Response> {
     let name = f.req_str("name")?;

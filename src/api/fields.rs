@@ -8,7 +8,7 @@ use axum::http::{header, Method};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::tracking::types::KeyValue;
+use crate::types::KeyValue;
 
 /// The fields of one request (or of one nested object in it).
 #[derive(Debug, Clone, Default)]

@@ -6,10 +6,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{empty, ok, Fields};
-use crate::app::AppState;
 use crate::error::Result;
-use crate::registry::types::LoggedModel;
 use crate::search::OrderBy;
+use crate::state::AppState;
+use crate::types::LoggedModel;
 
 pub async fn create(State(s): State<AppState>, f: Fields) -> Result<Response> {
     let m = s

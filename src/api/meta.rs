@@ -5,7 +5,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The MLflow version whose REST protocol Weir speaks (what `/version` answers).
 pub const MLFLOW_COMPAT_VERSION: &str = "3.17.2";

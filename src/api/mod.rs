@@ -4,11 +4,12 @@
 pub mod artifacts;
 pub mod experiments;
 pub mod fields;
+pub mod guard;
 pub mod logged_models;
 pub mod meta;
 pub mod registry;
 pub mod runs;
-pub mod security;
+pub mod serving;
 
 pub use fields::Fields;
 

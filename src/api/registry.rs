@@ -5,14 +5,14 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::json;
 
-use super::security::Forwarded;
+use super::guard::Forwarded;
 use super::{empty, ok, Fields};
-use crate::app::AppState;
 use crate::artifacts::safe_path;
 use crate::error::Result;
-use crate::registry::types::{ModelVersion, RegisteredModel};
 use crate::registry::NewVersionRequest;
-use crate::tracking::types::KeyValue;
+use crate::state::AppState;
+use crate::types::KeyValue;
+use crate::types::{ModelVersion, RegisteredModel};
 
 fn tag(f: &Fields) -> Result<KeyValue> {
     Ok(KeyValue::new(

@@ -6,10 +6,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{empty, ok, Fields};
-use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::state::AppState;
 use crate::store::RunUpdate;
-use crate::tracking::types::*;
+use crate::types::*;
 
 fn run_id(f: &Fields) -> Result<String> {
     f.req_str_any(&["run_id", "run_uuid"])

@@ -3,75 +3,21 @@
 //! to the files to serve.
 
 pub mod source;
-pub mod types;
 pub mod uri;
 
 use std::sync::Arc;
 
 use crate::artifacts::Artifacts;
 use crate::error::{Error, Result};
-use crate::search::{self, Entity, FieldKind, OrderBy, Schema};
+use crate::search::{self, fields, OrderBy};
 use crate::store::{
     LoggedModelSearch, NewLoggedModel, NewModelVersion, RegistrySearch, RegistryStore,
     TrackingStore,
 };
-use crate::tracking::types::{KeyValue, Page};
 use crate::tracking::{parse_experiment_id, validation};
-use types::*;
+use crate::types::*;
+use crate::types::{KeyValue, Page};
 pub use uri::ModelUri;
-
-pub static REGISTERED_MODEL_SCHEMA: Schema = Schema {
-    what: "registered model",
-    entities: &[Entity::Tag, Entity::Attribute],
-    attributes: &[
-        ("name", FieldKind::Text),
-        ("creation_timestamp", FieldKind::Numeric),
-        ("last_updated_timestamp", FieldKind::Numeric),
-    ],
-    dataset_fields: &[],
-    bare: Entity::Attribute,
-};
-
-pub static MODEL_VERSION_SCHEMA: Schema = Schema {
-    what: "model version",
-    entities: &[Entity::Tag, Entity::Attribute],
-    attributes: &[
-        ("name", FieldKind::Text),
-        ("version_number", FieldKind::Numeric),
-        ("run_id", FieldKind::Id),
-        ("source_path", FieldKind::Text),
-        ("current_stage", FieldKind::Text),
-        ("creation_timestamp", FieldKind::Numeric),
-        ("last_updated_timestamp", FieldKind::Numeric),
-    ],
-    dataset_fields: &[],
-    bare: Entity::Attribute,
-};
-
-pub static LOGGED_MODEL_SCHEMA: Schema = Schema {
-    what: "logged model",
-    entities: &[
-        Entity::Metric,
-        Entity::Param,
-        Entity::Tag,
-        Entity::Attribute,
-    ],
-    attributes: &[
-        ("name", FieldKind::Text),
-        ("model_id", FieldKind::Id),
-        ("model_type", FieldKind::Text),
-        ("status", FieldKind::Text),
-        ("source_run_id", FieldKind::Id),
-        ("creation_timestamp", FieldKind::Numeric),
-        ("creation_time", FieldKind::Numeric),
-        ("last_updated_timestamp", FieldKind::Numeric),
-    ],
-    dataset_fields: &[],
-    bare: Entity::Attribute,
-};
-
-/// The logged-model tag listing the registered versions made from it.
-pub const MODEL_VERSIONS_TAG: &str = "mlflow.modelVersions";
 
 /// A `model-versions/create` request, as the client sent it.
 #[derive(Debug, Clone, Default)]
@@ -241,8 +187,8 @@ impl Registry {
             )));
         }
         let q = RegistrySearch {
-            filter: search::filter_for(&REGISTERED_MODEL_SCHEMA, filter)?,
-            order_by: search::order_for(&REGISTERED_MODEL_SCHEMA, order_by)?,
+            filter: search::filter_for(&fields::REGISTERED_MODELS, filter)?,
+            order_by: search::order_for(&fields::REGISTERED_MODELS, order_by)?,
             max_results: max,
             offset: search::decode_page_token(page_token)? as i64,
         };
@@ -526,8 +472,8 @@ impl Registry {
             )));
         }
         let q = RegistrySearch {
-            filter: search::filter_for(&MODEL_VERSION_SCHEMA, filter)?,
-            order_by: search::order_for(&MODEL_VERSION_SCHEMA, order_by)?,
+            filter: search::filter_for(&fields::MODEL_VERSIONS, filter)?,
+            order_by: search::order_for(&fields::MODEL_VERSIONS, order_by)?,
             max_results: max,
             offset: search::decode_page_token(page_token)? as i64,
         };
@@ -650,7 +596,7 @@ impl Registry {
         }
         let mut order = order_by;
         for o in &mut order {
-            LOGGED_MODEL_SCHEMA.validate_order(o)?;
+            fields::LOGGED_MODELS.validate_order(o)?;
         }
         // Page tokens of other servers carry more than the offset; only the offset matters here.
         let offset = search::decode_page_token(page_token)? as i64;
@@ -659,7 +605,7 @@ impl Registry {
                 .iter()
                 .map(|e| parse_experiment_id(e))
                 .collect::<Result<_>>()?,
-            filter: search::filter_for(&LOGGED_MODEL_SCHEMA, filter)?,
+            filter: search::filter_for(&fields::LOGGED_MODELS, filter)?,
             order_by: order,
             max_results: max,
             offset,
@@ -692,11 +638,11 @@ impl Registry {
             ModelUri::Latest { name } => {
                 let q = RegistrySearch {
                     filter: search::filter_for(
-                        &MODEL_VERSION_SCHEMA,
+                        &fields::MODEL_VERSIONS,
                         Some(&format!("name = '{}'", name.replace('\'', "''"))),
                     )?,
                     order_by: search::order_for(
-                        &MODEL_VERSION_SCHEMA,
+                        &fields::MODEL_VERSIONS,
                         &["version_number DESC".to_owned()],
                     )?,
                     max_results: 1,

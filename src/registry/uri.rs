@@ -69,7 +69,7 @@ impl ModelUri {
                         name: name.to_owned(),
                     })
                 } else {
-                    let stage = super::types::canonical_stage(tail).map_err(|_| bad())?;
+                    let stage = crate::types::canonical_stage(tail).map_err(|_| bad())?;
                     Ok(ModelUri::Stage {
                         name: name.to_owned(),
                         stage: stage.to_owned(),

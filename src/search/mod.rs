@@ -14,6 +14,7 @@
 //! The same AST serves runs, experiments, registered models, model versions and logged models;
 //! each search declares which fields it allows through a [`Schema`].
 
+pub mod fields;
 mod lexer;
 mod parser;
 
@@ -157,13 +158,23 @@ pub enum FieldKind {
     Id,
 }
 
-/// What one search endpoint accepts: which entities, which attribute names and their kinds.
+/// One searchable attribute: its name in filters, how it compares, its column in the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    /// The name (lower-case, as written by users).
+    pub name: &'static str,
+    pub kind: FieldKind,
+    /// The column of the entity's table that holds it.
+    pub column: &'static str,
+}
+
+/// What one search endpoint accepts: which entities, which attributes and their kinds and
+/// columns ([`fields`] has one per entity).
 pub struct Schema {
     /// Name for messages ("run", "experiment", "registered model", ...).
     pub what: &'static str,
     pub entities: &'static [Entity],
-    /// Attribute names (lower-case as written by users) and how they compare.
-    pub attributes: &'static [(&'static str, FieldKind)],
+    pub attributes: &'static [Field],
     /// Dataset fields (for runs: name, digest, context).
     pub dataset_fields: &'static [&'static str],
     /// Entity assumed for a bare identifier (MLflow: attribute for runs and experiments).
@@ -171,6 +182,18 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// The column of a (validated) attribute, and whether it is numeric.
+    pub fn column(&self, name: &str) -> Option<(&'static str, bool)> {
+        self.attributes
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| (f.column, f.kind == FieldKind::Numeric))
+    }
+
+    fn attribute(&self, name: &str) -> Option<&Field> {
+        self.attributes.iter().find(|f| f.name == name)
+    }
+
     /// Check every comparison against the schema, normalising attribute names.
     pub fn validate(&self, expr: &mut Expr) -> Result<()> {
         match expr {
@@ -204,13 +227,13 @@ impl Schema {
             }
             Entity::Attribute => {
                 let k = canonical_attribute(&c.key);
-                match self.attributes.iter().find(|(n, _)| *n == k) {
-                    Some((n, kind)) => {
-                        c.key = (*n).to_owned();
-                        *kind
+                match self.attribute(&k) {
+                    Some(f) => {
+                        c.key = f.name.to_owned();
+                        f.kind
                     }
                     None => {
-                        let names: Vec<&str> = self.attributes.iter().map(|(n, _)| *n).collect();
+                        let names: Vec<&str> = self.attributes.iter().map(|f| f.name).collect();
                         return Err(Error::invalid(format!(
                             "Invalid attribute key '{}' specified. Valid keys are '{:?}'",
                             c.key, names
@@ -233,8 +256,8 @@ impl Schema {
         }
         if o.entity == Entity::Attribute {
             let k = canonical_attribute(&o.key);
-            match self.attributes.iter().find(|(n, _)| *n == k) {
-                Some((n, _)) => o.key = (*n).to_owned(),
+            match self.attribute(&k) {
+                Some(f) => o.key = f.name.to_owned(),
                 None => {
                     return Err(Error::invalid(format!(
                         "Invalid order_by attribute key '{}' for {} search",
@@ -334,7 +357,6 @@ fn check_operator(c: &mut Comparison, kind: FieldKind) -> Result<()> {
     }
 }
 
-/// Parse and validate a filter string for a schema; an empty filter is `None`.
 /// Most comparisons one filter may hold (beyond this, databases refuse the statement).
 pub const MAX_COMPARISONS: usize = 500;
 /// Most values all `IN (...)` lists of one filter may hold together.
@@ -342,6 +364,7 @@ pub const MAX_LIST_VALUES: usize = 10_000;
 /// Most order_by terms one search may have (each can add a join).
 pub const MAX_ORDER_BY: usize = 20;
 
+/// Parse and validate a filter string for a schema; an empty filter is `None`.
 pub fn filter_for(schema: &Schema, filter: Option<&str>) -> Result<Option<Expr>> {
     let Some(f) = filter.filter(|f| !f.trim().is_empty()) else {
         return Ok(None);

@@ -17,8 +17,9 @@
 //! - [`pool`]: the inference worker threads and bounded admission (503 when full).
 //! - [`model`]: a loaded version (schema, outputs, pool) and the serving configuration.
 //! - [`served`]: the models a process serves, their status, and the hot-reload watcher.
-//! - [`json`], [`decode`], [`kserve`], [`encode`], [`tensor`]: the wire formats, pure functions.
-//! - [`http`]: the routes of both roles. [`metrics`]: `weir_*` Prometheus metrics.
+//! - [`codec`]: the wire formats (MLflow JSON and CSV, KServe V2, answers), pure functions;
+//!   [`tensor`]: the runtime's tensor types. [`metrics`]: `weir_*` Prometheus metrics.
+//! - The HTTP handlers are in [`crate::api::serving`]; the routers in [`crate::app`].
 //!
 //! Where Weir answers differently from `mlflow models serve` 3.17.2 (everything else follows
 //! `scoring_onnx_champion.txt`, and `tests/serving.rs` replays that capture):
@@ -34,11 +35,7 @@
 
 pub mod backend;
 pub mod cache;
-pub mod decode;
-pub mod encode;
-pub mod http;
-pub mod json;
-pub mod kserve;
+pub mod codec;
 pub mod metrics;
 pub mod mlmodel;
 pub mod model;
@@ -47,77 +44,11 @@ pub mod served;
 pub mod source;
 pub mod tensor;
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use anyhow::Context;
-
 pub use model::{LoadedModel, ServingConfig};
 pub use served::{ServedModel, Serving};
 pub use source::{ModelRef, SharedSource};
 
-use crate::config::ServeArgs;
-
-/// `weir models serve`: bind first (liveness answers at once), then resolve, download and load in
-/// the background while readiness says why it is not ready yet.
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let config = ServingConfig::from_args(&args.serving, &args.http);
-    let mut serving = Serving::new(std::slice::from_ref(&args.model_uri), config)
-        .map_err(|e| anyhow::anyhow!(e))?;
-    if let Some(name) = &args.model_name {
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !valid {
-            anyhow::bail!("--model-name '{name}': use letters, digits, '-', '_' and '.' only");
-        }
-        if let Some(m) = serving.models.first_mut().and_then(Arc::get_mut) {
-            m.name = name.clone();
-        }
-    }
-    let serving = Arc::new(serving);
-    let source: SharedSource = match &serving.models[0].model {
-        ModelRef::Dir(_) => Arc::new(source::NoSource),
-        ModelRef::Uri { .. } => Arc::new(
-            source::Remote::new(args.tracking_uri.expose()).map_err(|e| anyhow::anyhow!(e))?,
-        ),
-    };
-    let addr = crate::config::socket_addr(&args.host, args.port)?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let local = listener.local_addr()?;
-    tracing::info!(
-        model = args.model_uri,
-        source = source.describe(),
-        "Weir {} serving on http://{local} (/invocations, /v2/models/{}/infer, /metrics)",
-        env!("CARGO_PKG_VERSION"),
-        serving.models[0].name,
-    );
-    serving.start(source, None);
-    let mut versions = serving.models[0].versions();
-    tokio::spawn(async move {
-        if versions.wait_for(Option::is_some).await.is_ok() {
-            tracing::info!("ready {:.0?} after start", started.elapsed());
-        }
-    });
-    let s = serving.clone();
-    let shutdown = async move {
-        crate::server::shutdown_signal().await;
-        s.begin_shutdown();
-    };
-    crate::server::run(
-        http::standalone_router(serving, args.http.max_body_bytes),
-        listener,
-        shutdown,
-        args.http.limits(),
-    )
-    .await?;
-    tracing::info!("stopped");
-    Ok(())
-}
+use std::sync::Arc;
 
 /// `weir server --serve-model`: serve from this process's registry, reloading as soon as an alias
 /// moves (`alias_moves`), and polling for stage changes.

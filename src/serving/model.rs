@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::backend::{self, BackendChoice, BackendKind};
-use super::decode::Schema;
+use super::codec::Schema;
 use super::metrics::metrics;
 use super::mlmodel::{Field, MlModel};
 use super::pool::{InferError, Permit, Pool, PoolMetrics};
@@ -37,32 +37,8 @@ impl Default for ServingConfig {
             queue_size: 256,
             poll_interval: Some(std::time::Duration::from_secs(5)),
             model_cache: PathBuf::from("./.weir-cache"),
-            max_rows: super::decode::DEFAULT_MAX_ROWS,
+            max_rows: super::codec::DEFAULT_MAX_ROWS,
             request_timeout: std::time::Duration::from_secs(60),
-        }
-    }
-}
-
-impl ServingConfig {
-    pub fn from_args(
-        args: &crate::config::ServingArgs,
-        http: &crate::config::HttpArgs,
-    ) -> ServingConfig {
-        let workers = if args.workers == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            args.workers
-        };
-        let poll_interval = (args.poll_interval.is_finite() && args.poll_interval > 0.0)
-            .then(|| std::time::Duration::from_secs_f64(args.poll_interval.min(86_400.0)));
-        ServingConfig {
-            backend: args.backend,
-            workers,
-            queue_size: args.queue_size,
-            poll_interval,
-            model_cache: args.model_cache.clone(),
-            max_rows: args.max_rows.max(1),
-            request_timeout: http.request_timeout(),
         }
     }
 }

@@ -8,7 +8,7 @@ use sqlx::Arguments;
 
 use super::Dialect;
 use crate::error::{Error, Result};
-use crate::search::{Comparison, Entity, Op, Value};
+use crate::search::{Comparison, Entity, Op, Schema, Value};
 
 /// A bound argument.
 #[derive(Debug, Clone)]
@@ -242,8 +242,8 @@ pub(super) fn like_to_glob(p: &str) -> String {
 /// table comes with the SQL condition joining its rows (aliased `kv`) to the main row.
 pub(super) struct Target<'a> {
     pub alias: &'a str,
-    /// Attribute name (as validated by the search schema) -> (column, numeric?).
-    pub attribute: fn(&str) -> Option<(&'static str, bool)>,
+    /// The entity's field table: attribute name -> (column, numeric?).
+    pub fields: &'static Schema,
     /// Table and join condition for tags.
     pub tags: Option<(&'a str, &'a str)>,
     /// Table and join condition for params.
@@ -292,7 +292,7 @@ impl Sql {
         };
         match c.entity {
             Entity::Attribute => {
-                let (col, numeric) = (t.attribute)(&c.key).ok_or_else(unsupported)?;
+                let (col, numeric) = t.fields.column(&c.key).ok_or_else(unsupported)?;
                 let column = format!("{}.{}", t.alias, col);
                 if numeric {
                     self.num_cmp(&column, c.op, &c.value)
@@ -377,7 +377,8 @@ impl Sql {
 /// How `order_by` terms map to SQL for one search target.
 pub(super) struct OrderSpec<'a> {
     pub alias: &'a str,
-    pub attribute: fn(&str) -> Option<(&'static str, bool)>,
+    /// The entity's field table.
+    pub fields: &'static Schema,
     /// Side tables per entity: (entity, table, join condition with `{j}` for the side table's
     /// alias, whether (row, key) is unique there). Unique tables are LEFT JOINed; others are
     /// read through a correlated subquery taking the newest value.
@@ -397,7 +398,9 @@ impl Sql {
         for (i, o) in order.iter().enumerate() {
             let dir = if o.ascending { "ASC" } else { "DESC" };
             if o.entity == Entity::Attribute {
-                let (col, _) = (spec.attribute)(&o.key)
+                let (col, _) = spec
+                    .fields
+                    .column(&o.key)
                     .ok_or_else(|| Error::invalid(format!("Invalid order_by key '{}'", o.key)))?;
                 let c = format!("{}.{col}", spec.alias);
                 terms.push(format!("CASE WHEN {c} IS NULL THEN 1 ELSE 0 END"));
@@ -452,15 +455,9 @@ mod tests {
     #[test]
     fn values_are_bound_not_spliced() {
         let mut s = Sql::new(Dialect::Postgres);
-        fn attr(k: &str) -> Option<(&'static str, bool)> {
-            match k {
-                "run_name" => Some(("name", false)),
-                _ => None,
-            }
-        }
         let t = Target {
             alias: "r",
-            attribute: attr,
+            fields: &crate::search::fields::RUNS,
             tags: Some(("tags", "kv.run_uuid = r.run_uuid")),
             params: Some(("params", "kv.run_uuid = r.run_uuid")),
             metrics: Some(("latest_metrics", "kv.run_uuid = r.run_uuid")),

@@ -8,7 +8,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::builder::{OrderSpec, Sql, Target};
 use super::*;
-use crate::search::Entity;
+use crate::search::{fields, Entity};
 
 const EXPERIMENT_COLUMNS: &str =
     "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time";
@@ -28,17 +28,6 @@ fn experiment_from_row(r: &AnyRow) -> Result<Experiment> {
 
 pub(super) fn experiment_not_found(id: i64) -> Error {
     Error::not_found(format!("No Experiment with id={id} exists"))
-}
-
-fn experiment_attribute(key: &str) -> Option<(&'static str, bool)> {
-    Some(match key {
-        "name" => ("name", false),
-        "experiment_id" => ("experiment_id", true),
-        "lifecycle_stage" => ("lifecycle_stage", false),
-        "creation_time" => ("creation_time", true),
-        "last_update_time" => ("last_update_time", true),
-        _ => return None,
-    })
 }
 
 impl SqlStore {
@@ -177,7 +166,7 @@ impl ExperimentStore for SqlStore {
         let mut joins = String::new();
         let spec = OrderSpec {
             alias: "e",
-            attribute: experiment_attribute,
+            fields: &fields::EXPERIMENTS,
             sides: &[(
                 Entity::Tag,
                 "experiment_tags",
@@ -207,7 +196,7 @@ impl ExperimentStore for SqlStore {
             full.push(" AND ");
             let t = Target {
                 alias: "e",
-                attribute: experiment_attribute,
+                fields: &fields::EXPERIMENTS,
                 tags: Some(("experiment_tags", "kv.experiment_id = e.experiment_id")),
                 params: None,
                 metrics: None,

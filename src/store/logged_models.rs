@@ -8,7 +8,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::builder::{OrderSpec, Sql, Target};
 use super::*;
-use crate::search::Entity;
+use crate::search::{fields, Entity};
 
 fn logged_model_not_found(id: &str) -> Error {
     Error::not_found(format!("Logged model with ID '{id}' not found."))
@@ -34,19 +34,6 @@ fn lm_from_row(r: &AnyRow) -> Result<LoggedModel> {
             tags: Vec::new(),
         },
         data: LoggedModelData::default(),
-    })
-}
-
-fn lm_attribute(key: &str) -> Option<(&'static str, bool)> {
-    Some(match key {
-        "name" => ("name", false),
-        "model_id" => ("model_id", false),
-        "model_type" => ("model_type", false),
-        "status" => ("status", false),
-        "source_run_id" => ("source_run_id", false),
-        "creation_timestamp" | "creation_time" => ("creation_timestamp_ms", true),
-        "last_updated_timestamp" => ("last_updated_timestamp_ms", true),
-        _ => return None,
     })
 }
 
@@ -276,7 +263,7 @@ impl LoggedModelStore for SqlStore {
         let mut joins = String::new();
         let spec = OrderSpec {
             alias: "lm",
-            attribute: lm_attribute,
+            fields: &fields::LOGGED_MODELS,
             sides: &[
                 (
                     Entity::Metric,
@@ -316,7 +303,7 @@ impl LoggedModelStore for SqlStore {
             s.push(" AND ");
             let t = Target {
                 alias: "lm",
-                attribute: lm_attribute,
+                fields: &fields::LOGGED_MODELS,
                 tags: Some(("logged_model_tags", "kv.model_id = lm.model_id")),
                 params: Some(("logged_model_params", "kv.model_id = lm.model_id")),
                 metrics: Some(("logged_model_metrics", "kv.model_id = lm.model_id")),

@@ -24,9 +24,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 use crate::error::{Error, Result};
-use crate::registry::types::*;
 use crate::search::{Expr, OrderBy};
-use crate::tracking::types::*;
+use crate::types::*;
 
 /// The SQL dialect behind a pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -528,13 +527,7 @@ pub(crate) fn page<T>(mut items: Vec<T>, max_results: i64, offset: i64) -> Page<
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::types::now_ms;
 
 #[cfg(test)]
 mod tests {

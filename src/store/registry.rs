@@ -9,7 +9,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::builder::{OrderSpec, Sql, Target};
 use super::*;
-use crate::search::Entity;
+use crate::search::{fields, Entity};
 
 fn model_not_found(name: &str) -> Error {
     Error::not_found(format!("Registered Model with name={name} not found"))
@@ -59,28 +59,6 @@ fn mv_from_row(r: &AnyRow) -> Result<ModelVersion> {
         tags: Vec::new(),
         aliases: Vec::new(),
         model_id: r.try_get(13)?,
-    })
-}
-
-fn rm_attribute(key: &str) -> Option<(&'static str, bool)> {
-    Some(match key {
-        "name" => ("name", false),
-        "creation_timestamp" => ("creation_time", true),
-        "last_updated_timestamp" => ("last_updated_time", true),
-        _ => return None,
-    })
-}
-
-fn mv_attribute(key: &str) -> Option<(&'static str, bool)> {
-    Some(match key {
-        "name" => ("name", false),
-        "version_number" => ("version", true),
-        "run_id" => ("run_id", false),
-        "source_path" => ("source", false),
-        "current_stage" => ("current_stage", false),
-        "creation_timestamp" => ("creation_time", true),
-        "last_updated_timestamp" => ("last_updated_time", true),
-        _ => return None,
     })
 }
 
@@ -383,7 +361,7 @@ impl ModelRegistryStore for SqlStore {
         let mut joins = String::new();
         let spec = OrderSpec {
             alias: "rm",
-            attribute: rm_attribute,
+            fields: &fields::REGISTERED_MODELS,
             sides: &[(
                 Entity::Tag,
                 "registered_model_tags",
@@ -402,7 +380,7 @@ impl ModelRegistryStore for SqlStore {
             s.push(" AND ");
             let t = Target {
                 alias: "rm",
-                attribute: rm_attribute,
+                fields: &fields::REGISTERED_MODELS,
                 tags: Some(("registered_model_tags", "kv.name = rm.name")),
                 params: None,
                 metrics: None,
@@ -621,7 +599,7 @@ impl ModelRegistryStore for SqlStore {
         let mut joins = String::new();
         let spec = OrderSpec {
             alias: "mv",
-            attribute: mv_attribute,
+            fields: &fields::MODEL_VERSIONS,
             sides: &[(
                 Entity::Tag,
                 "model_version_tags",
@@ -641,7 +619,7 @@ impl ModelRegistryStore for SqlStore {
             s.push(" AND ");
             let t = Target {
                 alias: "mv",
-                attribute: mv_attribute,
+                fields: &fields::MODEL_VERSIONS,
                 tags: Some((
                     "model_version_tags",
                     "kv.name = mv.name AND kv.version = mv.version",

@@ -10,7 +10,7 @@ use super::builder::{OrderSpec, Sql, Target};
 use super::experiments::experiment_not_found;
 use super::writer;
 use super::*;
-use crate::search::Entity;
+use crate::search::{fields, Entity};
 
 const RUN_COLUMNS: &str =
     "r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, \
@@ -41,20 +41,6 @@ fn run_not_found(run_id: &str) -> Error {
 }
 
 /// Attribute columns a runs search may use: (column, numeric).
-fn run_attribute(key: &str) -> Option<(&'static str, bool)> {
-    Some(match key {
-        "run_id" => ("run_uuid", false),
-        "run_name" => ("name", false),
-        "status" => ("status", false),
-        "user_id" => ("user_id", false),
-        "artifact_uri" => ("artifact_uri", false),
-        "lifecycle_stage" => ("lifecycle_stage", false),
-        "start_time" => ("start_time", true),
-        "end_time" => ("end_time", true),
-        "experiment_id" => ("experiment_id", true),
-        _ => return None,
-    })
-}
 
 impl SqlStore {
     async fn check_run_active(
@@ -317,7 +303,7 @@ impl RunStore for SqlStore {
         s.push(" WHERE run_uuid = ").str(run_id);
         s.query().execute(&mut *tx).await?;
         if let Some(n) = &u.run_name {
-            let tag = KeyValue::new(crate::tracking::RUN_NAME_TAG, n.clone());
+            let tag = KeyValue::new(crate::types::RUN_NAME_TAG, n.clone());
             writer::upsert_tags(&mut tx, self.dialect, &[(run_id, &tag)]).await?;
         }
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_uuid = $1");
@@ -538,7 +524,7 @@ impl RunStore for SqlStore {
                 .iter()
                 .map(|r| r.try_get(0))
                 .collect::<std::result::Result<_, _>>()?;
-            let sampled = crate::tracking::sample_steps(&steps, max_results.max(1) as usize);
+            let sampled = crate::types::sample_steps(&steps, max_results.max(1) as usize);
             if sampled.is_empty() {
                 continue;
             }
@@ -581,7 +567,7 @@ impl RunStore for SqlStore {
                     .await?
                     .try_get(0)?;
             // Streamed, so a long series never sits in memory whole.
-            let mut d = crate::tracking::Downsampler::new(
+            let mut d = crate::types::Downsampler::new(
                 usize::try_from(total).unwrap_or(0),
                 max_points.max(4) as usize,
             );
@@ -624,7 +610,7 @@ impl RunStore for SqlStore {
         let mut joins = String::new();
         let spec = OrderSpec {
             alias: "r",
-            attribute: run_attribute,
+            fields: &fields::RUNS,
             sides: &[
                 (
                     Entity::Metric,
@@ -664,7 +650,7 @@ impl RunStore for SqlStore {
             full.push(" AND ");
             let t = Target {
                 alias: "r",
-                attribute: run_attribute,
+                fields: &fields::RUNS,
                 tags: Some(("tags", "kv.run_uuid = r.run_uuid")),
                 params: Some(("params", "kv.run_uuid = r.run_uuid")),
                 metrics: Some(("latest_metrics", "kv.run_uuid = r.run_uuid")),

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::builder::{Arg, Sql};
 use super::Dialect;
 use crate::error::{Error, Result};
-use crate::tracking::types::{KeyValue, NewMetric};
+use crate::types::{KeyValue, NewMetric};
 
 /// Most requests written in one transaction.
 const MAX_GROUP: usize = 256;
@@ -258,7 +258,7 @@ pub(super) async fn upsert_tags(
     }
     // The run name lives in two places; keep them in step, as MLflow does.
     for (run, key) in &order {
-        if *key == crate::tracking::RUN_NAME_TAG {
+        if *key == crate::types::RUN_NAME_TAG {
             sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
                 .bind(last[&(*run, *key)].to_owned())
                 .bind(run.to_string())

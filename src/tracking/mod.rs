@@ -2,67 +2,23 @@
 //! history sampling. Handlers call [`Tracking`]; it validates and calls the store.
 
 pub mod names;
-pub mod types;
 pub mod validation;
 
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::search::{self, Entity, FieldKind, Schema};
+use crate::search::{self, fields};
 use crate::store::{
     ArtifactLocation, ExperimentSearch, NewRun, RunSearch, RunUpdate, TrackingStore,
 };
-use types::*;
+use crate::types::*;
 use validation as v;
-
-/// The tag that mirrors a run's name.
-pub const RUN_NAME_TAG: &str = "mlflow.runName";
-/// Where the 2.x client's `runs/log-model` records models on the run.
-pub const LOGGED_MODELS_TAG: &str = "mlflow.log-model.history";
 
 /// Most experiments one runs/search may cover (each is a bound parameter).
 pub const MAX_SEARCH_EXPERIMENTS: usize = 10_000;
 
 /// Largest page any search returns (MLflow's SEARCH_MAX_RESULTS_THRESHOLD).
 pub const MAX_RESULTS_THRESHOLD: i64 = 50_000;
-
-/// What runs/search accepts.
-pub static RUN_SCHEMA: Schema = Schema {
-    what: "run",
-    entities: &[
-        Entity::Metric,
-        Entity::Param,
-        Entity::Tag,
-        Entity::Attribute,
-        Entity::Dataset,
-    ],
-    attributes: &[
-        ("run_id", FieldKind::Id),
-        ("run_name", FieldKind::Text),
-        ("status", FieldKind::Text),
-        ("user_id", FieldKind::Text),
-        ("artifact_uri", FieldKind::Text),
-        ("lifecycle_stage", FieldKind::Text),
-        ("start_time", FieldKind::Numeric),
-        ("end_time", FieldKind::Numeric),
-    ],
-    dataset_fields: &["name", "digest", "context"],
-    bare: Entity::Attribute,
-};
-
-/// What experiments/search accepts.
-pub static EXPERIMENT_SCHEMA: Schema = Schema {
-    what: "experiment",
-    entities: &[Entity::Tag, Entity::Attribute],
-    attributes: &[
-        ("name", FieldKind::Text),
-        ("experiment_id", FieldKind::Numeric),
-        ("creation_time", FieldKind::Numeric),
-        ("last_update_time", FieldKind::Numeric),
-    ],
-    dataset_fields: &[],
-    bare: Entity::Attribute,
-};
 
 /// The tracking service: MLflow's rules in front of the store.
 #[derive(Clone)]
@@ -141,9 +97,9 @@ impl Tracking {
     ) -> Result<Page<Experiment>> {
         let max_results = v::max_results(max_results.unwrap_or(1000), MAX_RESULTS_THRESHOLD)?;
         let q = ExperimentSearch {
-            filter: search::filter_for(&EXPERIMENT_SCHEMA, filter)?,
+            filter: search::filter_for(&fields::EXPERIMENTS, filter)?,
             view,
-            order_by: search::order_for(&EXPERIMENT_SCHEMA, order_by)?,
+            order_by: search::order_for(&fields::EXPERIMENTS, order_by)?,
             max_results,
             offset: search::decode_page_token(page_token)? as i64,
         };
@@ -359,158 +315,12 @@ impl Tracking {
                 .iter()
                 .map(|e| parse_experiment_id(e))
                 .collect::<Result<_>>()?,
-            filter: search::filter_for(&RUN_SCHEMA, filter)?,
+            filter: search::filter_for(&fields::RUNS, filter)?,
             view,
-            order_by: search::order_for(&RUN_SCHEMA, order_by)?,
+            order_by: search::order_for(&fields::RUNS, order_by)?,
             max_results,
             offset: search::decode_page_token(page_token)? as i64,
         };
         self.store.search_runs(&q).await
-    }
-}
-
-/// MLflow's step sampling for bulk-interval history: up to `max` steps spread evenly over the
-/// sorted distinct `steps`, always keeping the first and the last.
-pub fn sample_steps(steps: &[i64], max: usize) -> Vec<i64> {
-    if steps.len() <= max {
-        return steps.to_vec();
-    }
-    if max == 1 {
-        return vec![steps[0]];
-    }
-    let mut out: Vec<i64> = (0..max)
-        .map(|i| steps[i * (steps.len() - 1) / (max - 1)])
-        .collect();
-    out.dedup();
-    out
-}
-
-/// Downsample a series (sorted by step) to about `max_points`, keeping each bucket's first,
-/// smallest, largest and last point, so spikes survive.
-pub fn downsample(points: Vec<Metric>, max_points: usize) -> (Vec<Metric>, bool) {
-    let mut d = Downsampler::new(points.len(), max_points);
-    for p in points {
-        d.push(p);
-    }
-    d.finish()
-}
-
-/// [`downsample`] one point at a time, for series streamed from the store: memory stays at a
-/// bucket's four points plus the output, whatever the series' length.
-pub struct Downsampler {
-    /// Points per bucket (0: keep every point, the series is short enough).
-    per: usize,
-    /// Index of the next point within its bucket.
-    at: usize,
-    /// The current bucket's first, lowest, highest and last points, with their indexes.
-    first: Option<Metric>,
-    lo: Option<(usize, Metric)>,
-    hi: Option<(usize, Metric)>,
-    last: Option<(usize, Metric)>,
-    out: Vec<Metric>,
-}
-
-impl Downsampler {
-    /// For a series of `total` points.
-    pub fn new(total: usize, max_points: usize) -> Downsampler {
-        let per = if total <= max_points {
-            0
-        } else {
-            let buckets = (max_points / 4).max(1);
-            total.div_ceil(buckets)
-        };
-        Downsampler {
-            per,
-            at: 0,
-            first: None,
-            lo: None,
-            hi: None,
-            last: None,
-            out: Vec::with_capacity(total.min(max_points.saturating_add(4))),
-        }
-    }
-
-    pub fn push(&mut self, m: Metric) {
-        if self.per == 0 {
-            self.out.push(m);
-            return;
-        }
-        let value = |m: &Metric| {
-            if m.value.0.is_nan() {
-                f64::NEG_INFINITY
-            } else {
-                m.value.0
-            }
-        };
-        let i = self.at;
-        if i == 0 {
-            self.first = Some(m.clone());
-        }
-        if self.lo.as_ref().is_none_or(|(_, lo)| value(&m) < value(lo)) {
-            self.lo = Some((i, m.clone()));
-        }
-        if self.hi.as_ref().is_none_or(|(_, hi)| value(&m) > value(hi)) {
-            self.hi = Some((i, m.clone()));
-        }
-        self.last = Some((i, m));
-        self.at += 1;
-        if self.at == self.per {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        let mut picked: Vec<(usize, Metric)> = Vec::with_capacity(4);
-        picked.extend(self.first.take().map(|m| (0, m)));
-        picked.extend(self.last.take());
-        picked.extend(self.lo.take());
-        picked.extend(self.hi.take());
-        picked.sort_by_key(|(i, _)| *i);
-        picked.dedup_by_key(|(i, _)| *i);
-        self.out.extend(picked.into_iter().map(|(_, m)| m));
-        self.at = 0;
-    }
-
-    /// The kept points, and whether any were dropped.
-    pub fn finish(mut self) -> (Vec<Metric>, bool) {
-        if self.at > 0 {
-            self.flush();
-        }
-        (self.out, self.per != 0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sampling_keeps_ends() {
-        let steps: Vec<i64> = (0..1000).collect();
-        let s = sample_steps(&steps, 10);
-        assert_eq!(s.len(), 10);
-        assert_eq!(s[0], 0);
-        assert_eq!(*s.last().unwrap(), 999);
-        assert_eq!(sample_steps(&[1, 2, 3], 10), vec![1, 2, 3]);
-    }
-
-    #[test]
-    fn downsampling_keeps_spikes() {
-        let pts: Vec<Metric> = (0..100_000)
-            .map(|i| Metric {
-                key: "m".into(),
-                value: MetricValue(if i == 54_321 { 1000.0 } else { (i % 7) as f64 }),
-                timestamp: i,
-                step: i,
-                run_id: None,
-            })
-            .collect();
-        let (d, down) = downsample(pts, 1000);
-        assert!(down);
-        assert!(d.len() <= 1000);
-        assert!(d.iter().any(|m| m.value.0 == 1000.0), "the spike survives");
-        assert_eq!(d[0].step, 0);
-        assert_eq!(d.last().unwrap().step, 99_999);
-        assert!(d.windows(2).all(|w| w[0].step < w[1].step));
     }
 }

@@ -1,7 +1,7 @@
 //! MLflow's input limits and naming rules, with MLflow's messages.
 
 use crate::error::{Error, Result};
-use crate::tracking::types::{DatasetInput, KeyValue, NewMetric};
+use crate::types::{DatasetInput, KeyValue, NewMetric};
 
 pub const MAX_PARAMS_TAGS_PER_BATCH: usize = 100;
 pub const MAX_METRICS_PER_BATCH: usize = 1000;

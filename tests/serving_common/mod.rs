@@ -119,7 +119,7 @@ pub async fn serve_uri(
     );
     serving.start(Arc::new(weir::serving::source::NoSource), None);
     let loaded = wait_loaded(&serving.models[0]).await;
-    let app = weir::serving::http::standalone_router(serving.clone(), max_body);
+    let app = weir::app::serving_app(serving.clone(), max_body);
     (
         Served {
             app,

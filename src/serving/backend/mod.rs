@@ -11,9 +11,18 @@ pub mod tract;
 
 use std::path::Path;
 
-pub use crate::config::BackendChoice;
-
 use super::tensor::{Spec, Tensor, Value};
+
+/// Which inference engine runs ONNX models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// ONNX Runtime when its library loads, else tract when it supports every operator.
+    Auto,
+    /// ONNX Runtime, loaded from ORT_DYLIB_PATH or next to the binary.
+    Ort,
+    /// tract, pure Rust (no native library; fewer operators, slower on tree ensembles).
+    Tract,
+}
 
 /// Which engine runs a loaded model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::tracking::types::{KeyValue, MetricValue};
+use super::tracking::{KeyValue, MetricValue};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RegisteredModelAlias {

@@ -1,9 +1,10 @@
 //! KServe V2 (Open Inference Protocol) request decoding. Pure; V1 bodies go through
-//! [`decode::decode_instances`](super::decode::decode_instances).
+//! [`decode_instances`](super::decode_instances).
 
-use super::decode::{self, DecodeError, Schema};
+use super::frame::{cast, fit_shape};
 use super::json::{self, J};
-use super::tensor::{DType, Tensor};
+use super::{DecodeError, Schema};
+use crate::serving::tensor::{DType, Tensor};
 
 /// A decoded `POST /v2/models/<name>/infer` body.
 #[derive(Debug)]
@@ -113,7 +114,7 @@ pub fn decode_infer(body: &[u8], schema: &Schema) -> Result<InferRequest, Decode
                 spec.name, shape[0], schema.max_rows
             )));
         }
-        let expected = super::tensor::num_elements(&shape)
+        let expected = crate::serving::tensor::num_elements(&shape)
             .ok_or_else(|| bad(format!("input '{}': the shape is too large", spec.name)))?;
         let mut cells = Vec::new();
         leaves(data, &mut cells);
@@ -126,11 +127,11 @@ pub fn decode_infer(body: &[u8], schema: &Schema) -> Result<InferRequest, Decode
             )));
         }
         let (dtype, model_shape) = match &spec.kind {
-            super::tensor::Kind::Tensor { dtype, shape } => (*dtype, shape.as_slice()),
-            super::tensor::Kind::ZipMap { .. } => (DType::F32, &[][..]),
+            crate::serving::tensor::Kind::Tensor { dtype, shape } => (*dtype, shape.as_slice()),
+            crate::serving::tensor::Kind::ZipMap { .. } => (DType::F32, &[][..]),
         };
-        let shape = decode::fit_shape(&shape, model_shape, schema)?;
-        inputs.push(Tensor::new(shape, decode::cast(&cells, dtype)?));
+        let shape = fit_shape(&shape, model_shape, schema)?;
+        inputs.push(Tensor::new(shape, cast(&cells, dtype)?));
     }
     Ok(InferRequest {
         id,

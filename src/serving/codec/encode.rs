@@ -4,7 +4,7 @@
 //! JSON is written directly (not through `serde_json::Value`, whose maps sort their keys), so
 //! outputs appear in the model's order and floats print as MLflow prints them.
 
-use super::tensor::{write_f64, write_str, Data, MapKeys, Spec, Value};
+use crate::serving::tensor::{write_f64, write_str, Data, MapKeys, Spec, Value};
 
 /// MLflow's answer for an ONNX model: `{"predictions": {"<output>": <nested list>, ...}}`, every
 /// output by name in the model's order (MLflow's onnx flavor returns a dict of outputs even for

@@ -1,32 +1,14 @@
-//! Wiring each role from its configuration: open stores, build state, bind, serve.
+//! `weir server`: the tracking and registry APIs, the artifact proxy, the UI and (with
+//! `--serve-model`) in-process serving, on one port.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
 
 use crate::app::{app, AppState};
 use crate::artifacts::Artifacts;
-use crate::config::{Cli, Command, DbCommand, ModelsCommand, ServerArgs};
+use crate::config::ServerArgs;
 use crate::store::SqlStore;
-
-/// Run the subcommand chosen on the command line.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Server(args) => server(args).await,
-        Command::Models {
-            command: ModelsCommand::Serve(args),
-        } => crate::serving::serve(args).await,
-        Command::Db {
-            command: DbCommand::Upgrade { backend_store_uri },
-        } => {
-            let store = SqlStore::open(backend_store_uri.expose()).await?;
-            tracing::info!(store = store.display_uri(), "schema is up to date");
-            store.close().await;
-            Ok(())
-        }
-    }
-}
 
 /// The artifact root new experiments get, following `mlflow server`'s rules.
 pub fn default_artifact_root(args: &ServerArgs) -> anyhow::Result<String> {
@@ -75,7 +57,16 @@ pub async fn server_state(args: &ServerArgs) -> anyhow::Result<AppState> {
     let destination = resolve_local(&args.artifacts_destination)?;
     let artifacts = Artifacts::confined(proxied, &[&root, &destination]);
     let mut state = AppState::new(store, artifacts, root, args.http.max_body_bytes);
-    state.security = Arc::new(crate::api::security::Policy::from_args(args)?);
+    state.security = Arc::new(
+        crate::security::Policy::new(&crate::security::Settings {
+            listen_host: &args.host,
+            allowed_hosts: &args.allowed_hosts,
+            cors_allowed_origins: &args.cors_allowed_origins,
+            x_frame_options: &args.x_frame_options,
+            trusted_proxies: &args.trusted_proxies,
+        })
+        .map_err(|e| anyhow::anyhow!(e))?,
+    );
     state.request_timeout = args.http.request_timeout();
     state
         .tracking
@@ -84,7 +75,7 @@ pub async fn server_state(args: &ServerArgs) -> anyhow::Result<AppState> {
         .map_err(|e| anyhow::anyhow!("creating the Default experiment: {}", e.message))?;
     state.serving = Some(crate::serving::start_in_process(
         &args.serve_model,
-        crate::serving::ServingConfig::from_args(&args.serving, &args.http),
+        args.serving.serving_config(&args.http),
         state.registry.clone(),
         state.artifacts.clone(),
         state.alias_moves.subscribe(),
@@ -92,33 +83,36 @@ pub async fn server_state(args: &ServerArgs) -> anyhow::Result<AppState> {
     Ok(state)
 }
 
-async fn server(args: ServerArgs) -> anyhow::Result<()> {
+/// `weir server`: open the store and artifact repositories, then serve every API and the UI.
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let state = server_state(&args).await?;
-    let addr = crate::config::socket_addr(&args.host, args.port)?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let local = listener.local_addr()?;
     tracing::info!(
         store = state.store.display_uri(),
         dialect = state.store.dialect().name(),
         artifact_root = state.tracking.default_artifact_root,
         "backend store ready"
     );
-    tracing::info!(
-        "Weir {} listening on http://{local} (tracking API at /api/2.0/mlflow, metrics at /metrics) after {:.0?}",
-        env!("CARGO_PKG_VERSION"),
-        started.elapsed()
-    );
-    let shutdown_state = state.clone();
-    let shutdown = async move {
-        crate::server::shutdown_signal().await;
-        shutdown_state.begin_shutdown();
+    let stopping = {
+        let s = state.clone();
+        async move { s.begin_shutdown() }
     };
     let store = state.store.clone();
-    crate::server::run(app(state), listener, shutdown, args.http.limits()).await?;
+    let served = super::listen(
+        &args.host,
+        args.port,
+        app(state),
+        args.http.limits(),
+        |local| {
+            tracing::info!(
+                "Weir {} listening on http://{local} (tracking API at /api/2.0/mlflow, metrics at /metrics) after {:.0?}",
+                env!("CARGO_PKG_VERSION"),
+                started.elapsed()
+            )
+        },
+        stopping,
+    )
+    .await;
     store.close().await;
-    tracing::info!("stopped");
-    Ok(())
+    served
 }

@@ -1,0 +1,271 @@
+//! Model serving over HTTP, for both roles: MLflow's scoring protocol ([`mlflow`]), KServe V1
+//! and V2 ([`kserve`]), readiness (`/ping`, `/health`) and `served-models` for the web UI. Thin
+//! handlers: read the body (bounded), take an admission place, decode (pure, off the executor
+//! when large), infer on the worker pool, encode (pure), all within `--request-timeout`.
+//! [`crate::app`] mounts these routes in `weir models serve` and in `weir server --serve-model`.
+
+pub mod error;
+pub mod kserve;
+pub mod mlflow;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::serving::codec::{self as decode, DecodeError};
+use crate::serving::metrics::metrics;
+use crate::serving::{LoadedModel, ServedModel, Serving};
+use error::json_response;
+pub use error::ScoreError;
+
+/// Bodies above this size are decoded on a blocking thread, not the async executor.
+const DECODE_INLINE_MAX: usize = 256 * 1024;
+
+/// The header every scoring response carries.
+pub const VERSION_HEADER: &str = "x-weir-model-version";
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub serving: Arc<Serving>,
+    /// Largest accepted request body.
+    pub max_body: usize,
+    /// Longest one scoring request may take, body included.
+    pub timeout: std::time::Duration,
+}
+
+/// The label unknown model names are counted under, so `/metrics` does not grow with whatever
+/// names clients send.
+const UNKNOWN_MODEL: &str = "__unknown__";
+
+/// Record the request in the serving metrics and stamp the served version.
+fn finish(
+    route: &str,
+    name: &str,
+    version: Option<&str>,
+    started: Instant,
+    mut resp: Response,
+) -> Response {
+    let m = metrics();
+    m.requests
+        .with_label_values(&[route, name, version.unwrap_or(""), resp.status().as_str()])
+        .inc();
+    m.request_seconds
+        .with_label_values(&[route, name])
+        .observe(started.elapsed().as_secs_f64());
+    if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
+        resp.headers_mut().insert(VERSION_HEADER, v);
+    }
+    resp
+}
+
+/// Read a request body of at most `limit` bytes into one buffer, sized once from
+/// Content-Length when the client sends it (growing by doubling would hold twice the body).
+async fn read_body(req: Request, limit: usize) -> Result<Bytes, ScoreError> {
+    use http_body_util::BodyExt;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ScoreError::TooLarge(limit));
+    }
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ScoreError::BadRequest(format!("cannot read the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(ScoreError::TooLarge(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Run a pure decoder, on a blocking thread when the body is large.
+async fn decode_off_executor<T: Send + 'static>(
+    bytes: Bytes,
+    model: &Arc<LoadedModel>,
+    f: fn(&[u8], &decode::Schema) -> Result<T, DecodeError>,
+) -> Result<T, ScoreError> {
+    if bytes.len() <= DECODE_INLINE_MAX {
+        return Ok(f(&bytes, &model.schema)?);
+    }
+    let model = model.clone();
+    tokio::task::spawn_blocking(move || f(&bytes, &model.schema))
+        .await
+        .map_err(|e| ScoreError::BadRequest(format!("decoding failed: {e}")))?
+        .map_err(ScoreError::from)
+}
+
+fn current(served: &ServedModel) -> Result<Arc<LoadedModel>, ScoreError> {
+    served
+        .current()
+        .ok_or_else(|| ScoreError::Unavailable(served.not_ready_reason()))
+}
+
+/// Run `work` within the request timeout.
+async fn deadline<T>(
+    h: &HttpState,
+    work: impl std::future::Future<Output = Result<T, ScoreError>>,
+) -> Result<T, ScoreError> {
+    tokio::time::timeout(h.timeout, work)
+        .await
+        .unwrap_or(Err(ScoreError::Timeout(h.timeout)))
+}
+
+/// Admit the request, decode it (off the executor when large) and run it on the pool. The
+/// admission place is held from decoding to the answer, and freed if the client goes away.
+async fn admit_decode_infer(
+    model: &Arc<LoadedModel>,
+    bytes: Bytes,
+    decoder: fn(&[u8], &decode::Schema) -> Result<Vec<crate::serving::tensor::Tensor>, DecodeError>,
+) -> Result<Vec<crate::serving::tensor::Value>, ScoreError> {
+    let permit = model.admit()?;
+    let inputs = decode_off_executor(bytes, model, decoder).await?;
+    Ok(model.infer(permit, inputs).await?)
+}
+
+/// `GET /ping` and `/health` of `weir models serve`: readiness, as MLflow's scoring server
+/// (200 with a newline body once loaded), 503 saying why before.
+pub async fn ping(State(h): State<HttpState>) -> Response {
+    if h.serving.is_shutting_down() {
+        return ScoreError::Unavailable("shutting down".into()).mlflow();
+    }
+    let not_ready: Vec<String> = h
+        .serving
+        .models
+        .iter()
+        .filter(|m| m.current().is_none())
+        .map(|m| m.not_ready_reason())
+        .collect();
+    if !not_ready.is_empty() {
+        return ScoreError::Unavailable(not_ready.join("; ")).mlflow();
+    }
+    // A failed reload while the previous version serves: still ready, and the detail says so.
+    let notes: Vec<String> = h
+        .serving
+        .models
+        .iter()
+        .filter_map(|m| m.status().message.map(|msg| format!("{}: {msg}", m.name)))
+        .collect();
+    if notes.is_empty() {
+        json_response(StatusCode::OK, "\n")
+    } else {
+        (StatusCode::OK, format!("{}\n", notes.join("\n"))).into_response()
+    }
+}
+
+/// `GET /ajax-api/2.0/weir/served-models`: what the web UI shows.
+pub async fn served_models(State(h): State<HttpState>) -> Response {
+    let models: Vec<serde_json::Value> = h
+        .serving
+        .models
+        .iter()
+        .map(|m| {
+            let status = m.status();
+            let cur = m.current();
+            let mut o = json!({
+                "name": m.name,
+                "model_uri": m.model.display(),
+                "status": status.state,
+            });
+            if let Some(c) = &cur {
+                o["version"] = json!(c.version);
+                o["backend"] = json!(c.backend.as_str());
+            }
+            if let Some(msg) = status.message {
+                o["message"] = json!(msg);
+            }
+            o
+        })
+        .collect();
+    json_response(StatusCode::OK, json!({ "models": models }).to_string())
+}
+
+/// The scoring routes both roles mount: MLflow scoring, KServe V1 and V2.
+pub fn routes() -> Router<HttpState> {
+    Router::new()
+        .route("/invocations", post(mlflow::invocations))
+        .route(
+            "/models/{name}/invocations",
+            post(mlflow::named_invocations),
+        )
+        .route("/v1/models", get(kserve::v1_list))
+        .route(
+            "/v1/models/{name}",
+            get(kserve::v1_model).post(kserve::v1_predict),
+        )
+        .route("/v2", get(kserve::v2_server))
+        .route("/v2/health/live", get(kserve::v2_live))
+        .route("/v2/health/ready", get(kserve::v2_ready))
+        .route("/v2/models/{name}", get(kserve::v2_meta))
+        .route("/v2/models/{name}/ready", get(kserve::v2_model_ready))
+        .route("/v2/models/{name}/infer", post(kserve::v2_infer))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(kserve::v2_meta_version),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(kserve::v2_model_ready_version),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(kserve::v2_infer_version),
+        )
+}
+
+/// FastAPI's 404/405 bodies, as `mlflow models serve` answers.
+pub async fn not_found() -> Response {
+    json_response(StatusCode::NOT_FOUND, r#"{"detail":"Not Found"}"#)
+}
+
+pub async fn method_not_allowed() -> Response {
+    json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        r#"{"detail":"Method Not Allowed"}"#,
+    )
+}
+
+/// Stamp `x-weir-model-version` on responses that did not set it (health, metrics, errors),
+/// when one model is served and loaded.
+pub async fn stamp_version(
+    State(serving): State<Arc<Serving>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let mut resp = next.run(req).await;
+    if !resp.headers().contains_key(VERSION_HEADER) {
+        if let [one] = serving.models.as_slice() {
+            if let Some(v) = one
+                .current()
+                .and_then(|m| HeaderValue::from_str(&m.version).ok())
+            {
+                resp.headers_mut().insert(VERSION_HEADER, v);
+            }
+        }
+    }
+    resp
+}
+
+/// `X-Content-Type-Options: nosniff` on every answer.
+pub async fn nosniff(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}

@@ -1,0 +1,26 @@
+//! Leaf types: MLflow's entities as it serialises them (experiments, runs, metrics, registered
+//! models, versions, aliases, logged models), the tag names MLflow reserves, and the pure
+//! algorithms over metric series. Every layer imports these; they import nothing above them.
+
+pub mod registry;
+pub mod series;
+pub mod tracking;
+
+pub use registry::*;
+pub use series::{downsample, sample_steps, Downsampler};
+pub use tracking::*;
+
+/// The tag that mirrors a run's name.
+pub const RUN_NAME_TAG: &str = "mlflow.runName";
+/// Where the 2.x client's `runs/log-model` records models on the run.
+pub const LOGGED_MODELS_TAG: &str = "mlflow.log-model.history";
+/// The logged-model tag listing the registered versions made from it.
+pub const MODEL_VERSIONS_TAG: &str = "mlflow.modelVersions";
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
