@@ -7,9 +7,13 @@
 # Needs: the Rust toolchain, Python 3.11 with venv+pip, Node.js + npm, and PostgreSQL at
 # 127.0.0.1:5432 (started here when installed but stopped). Everything else is installed by the
 # scripts it calls, pinned: the mlflow clients, SeaweedFS (S3), Chromium (apt), playwright-core.
+#
+# Builds go to ./target, the same directory `cargo run` uses (CI sets CARGO_TARGET_DIR to its
+# cache). Each stage prepares only what it needs: `lint` alone starts no database and builds no
+# release binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 export WEIR_CACHE_DIR=${WEIR_CACHE_DIR:-$HOME/.cache/weir}
 export WEIR_BIN=${WEIR_BIN:-$CARGO_TARGET_DIR/release/weir}
 stages=("$@")
@@ -28,12 +32,25 @@ check() {
   fi
 }
 
-step "PostgreSQL"
-scripts/ensure-postgres.sh
+# What the stages need besides the toolchain.
+needs_db=false needs_binary=false
+for s in "${stages[@]}"; do
+  case "$s" in
+    rust | python) needs_db=true needs_binary=true ;;
+    ui | deploy | bench) needs_binary=true ;;
+  esac
+done
 
-step "ONNX Runtime (libonnxruntime.so from the pinned PyPI wheel)"
-ORT_DYLIB_PATH=$(scripts/fetch-onnxruntime.sh)
-export ORT_DYLIB_PATH
+if $needs_db; then
+  step "PostgreSQL"
+  scripts/ensure-postgres.sh
+fi
+
+if $needs_binary; then
+  step "ONNX Runtime (libonnxruntime.so from the pinned PyPI wheel)"
+  ORT_DYLIB_PATH=$(scripts/fetch-onnxruntime.sh)
+  export ORT_DYLIB_PATH
+fi
 
 # An S3-compatible server (SeaweedFS) for the artifact tests; stopped on exit.
 if want rust || want python; then
@@ -50,8 +67,10 @@ if want lint; then
   check clippy cargo clippy --release --all-targets --locked -- -D warnings
 fi
 
-step "cargo build --release"
-cargo build --release --locked
+if $needs_binary; then
+  step "cargo build --release"
+  cargo build --release --locked
+fi
 
 if want rust; then
   step "cargo test --release (unit, store conformance on SQLite + PostgreSQL, HTTP, artifacts, replicas)"

@@ -1,22 +1,27 @@
 //! Weir: an MLflow-compatible tracking server, model registry and ONNX model server.
 //!
-//! The crate is one library wired into three roles by [`cli`]:
+//! One library wired into three roles by [`roles`] (`weir server`, `weir models serve`,
+//! `weir db upgrade`). Layers point down, never up (docs/architecture.md draws them):
 //!
-//! - [`config`]: the command line (clap), every flag with an environment variable.
-//! - [`server`]: `run(state, listener, shutdown)`: serves a router until shutdown, gracefully.
-//! - [`app`]: `app(state) -> Router`: every route and layer of `weir server`, in one place.
-//! - [`error`]: the one error type and its MLflow JSON shape (`{"error_code","message"}`).
-//! - [`api`]: axum handlers, one file per resource; thin: decode, call the domain, encode.
-//! - [`tracking`]: experiments, runs, metrics, params, tags, validation limits, run naming.
-//! - [`registry`]: registered models, versions, stages, aliases (with history), logged models,
-//!   and resolution of `models:/` / `runs:/` URIs for serving.
-//! - [`search`]: the filter / order_by grammar shared by every search endpoint.
-//! - [`store`]: the storage trait and its SQL implementation for SQLite and PostgreSQL. The only
-//!   module with SQL in it.
-//! - [`artifacts`]: artifact repositories (local directory, S3) behind one streaming trait, and
-//!   the one `safe_path` check every artifact path passes.
-//! - [`ui`]: the web UI's files (from `ui/`, embedded at build time).
-//! - [`telemetry`]: logging and the Prometheus registry.
+//! - Roles and wiring: [`roles`] (build state, bind, serve until SIGTERM), [`config`] (the
+//!   command line, every flag with an environment variable), [`app`] (every router and layer of
+//!   both roles), [`state`] (what `weir server`'s handlers reach), [`server`] (the HTTP server
+//!   loop: connection limits and timeouts, graceful shutdown).
+//! - Protocols: [`api`] (axum handlers: MLflow's REST API, the artifact proxy, MLflow scoring
+//!   and KServe V1/V2 in [`api::serving`], the request guard); thin: decode, call the domain,
+//!   encode. [`ui`] serves the web UI embedded at build time.
+//! - Domain: [`tracking`] (experiments, runs, metrics, validation limits, run naming),
+//!   [`registry`] (registered models, versions, stages, aliases, logged models, version sources,
+//!   `models:/` and `runs:/` resolution, move announcements), [`serving`] (model sources, the
+//!   cache, loading, inference backends and worker pool, hot reload, the scoring codecs).
+//! - Storage: [`store`] (the storage traits and their SQL for SQLite and PostgreSQL; the only
+//!   module with SQL), [`artifacts`] (local directory and S3 behind one streaming trait, the one
+//!   `safe_path` check, and which locations a server may read).
+//! - Leaves, imported by every layer: [`types`] (MLflow's entities as it serialises them),
+//!   [`search`] (the filter / order_by grammar and each entity's searchable fields),
+//!   [`error`] (the one error type and MLflow's error shape), [`security`] (allowed hosts,
+//!   origins and trusted proxies), [`secret`] (URIs that hold passwords), [`telemetry`]
+//!   (logging and the Prometheus registry).
 #![forbid(unsafe_code)]
 
 pub mod api;

@@ -17,8 +17,6 @@ pub struct AppState {
     pub tracking: Tracking,
     pub registry: Registry,
     pub artifacts: Artifacts,
-    /// Bumped on every alias change, so in-process model serving reloads at once.
-    pub alias_moves: tokio::sync::watch::Sender<u64>,
     /// Largest JSON body accepted.
     pub max_body_bytes: usize,
     /// Set when SIGTERM arrives, so readiness turns 503 before the listener closes.
@@ -51,7 +49,6 @@ impl AppState {
             tracking,
             registry,
             artifacts,
-            alias_moves: tokio::sync::watch::channel(0).0,
             max_body_bytes,
             shutting_down: Arc::new(AtomicBool::new(false)),
             serving: None,
@@ -69,10 +66,6 @@ impl AppState {
         if let Some(s) = &self.serving {
             s.begin_shutdown();
         }
-    }
-
-    pub fn notify_alias_moved(&self) {
-        self.alias_moves.send_modify(|n| *n += 1);
     }
 
     /// Multipart uploads work on every proxied destination (local parts or S3 parts).

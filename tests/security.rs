@@ -12,15 +12,6 @@ use std::time::{Duration, Instant};
 use common::{http_request, raw_http, ServerProcess};
 use serde_json::{json, Value};
 
-/// Which backends a store-touching test runs on: both, unless `WEIR_TEST_BACKENDS` narrows it.
-fn backends() -> Vec<&'static str> {
-    match std::env::var("WEIR_TEST_BACKENDS").as_deref() {
-        Ok("sqlite") => vec!["sqlite"],
-        Ok("postgres") | Ok("postgresql") => vec!["postgres"],
-        _ => vec!["sqlite", "postgres"],
-    }
-}
-
 /// A server on `backend`, with extra flags; the PostgreSQL database is dropped by the caller.
 async fn server(backend: &str, args: &[&str]) -> (ServerProcess, Option<String>) {
     match backend {
@@ -95,7 +86,7 @@ impl Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_sources_cannot_reach_host_files() {
-    for backend in backends() {
+    for backend in common::backends() {
         // Local artifact root, so runs have file:// locations the server itself reads.
         let (srv, db) = server(backend, &["--no-serve-artifacts"]).await;
         let c = Client::new(&srv);
@@ -533,7 +524,7 @@ async fn forwarding_headers_count_only_from_trusted_proxies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_metric_reads_and_huge_filters_are_bounded() {
-    for backend in backends() {
+    for backend in common::backends() {
         let (srv, db) = server(backend, &[]).await;
         let c = Client::new(&srv);
         let (run, _) = c.run("0").await;
@@ -741,6 +732,9 @@ fn an_unreachable_database_fails_fast_with_a_clear_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_database_restart_answers_503_not_500() {
+    if !common::postgres_enabled("a_database_restart_answers_503_not_500") {
+        return;
+    }
     let (uri, db) = common::create_pg_database().await;
     let srv = ServerProcess::start(&["--backend-store-uri", &uri], &[]);
     let c = Client::new(&srv);
@@ -798,6 +792,9 @@ async fn a_database_restart_answers_503_not_500() {
 
 #[tokio::test]
 async fn database_passwords_never_reach_logs() {
+    if !common::postgres_enabled("database_passwords_never_reach_logs") {
+        return;
+    }
     let (uri, db) = common::create_pg_database().await;
     // Trust auth ignores the password, so any value works; it must still never be printed.
     let with_pw = uri.replacen(

@@ -100,9 +100,12 @@ async fn hostile_bodies_stay_within_a_memory_bound() {
         let (_, hwm) = srv.rss_kib();
         let grew_mib = hwm.saturating_sub(base_hwm) / 1024;
         println!("{what}: peak RSS grew by {grew_mib} MiB for 4 x 16 MiB bodies");
-        // The bodies themselves are 64 MiB; decoding may add at most twice that again.
+        // The bodies themselves are 64 MiB. Decoding adds at most --max-rows rows of the model's
+        // values per request (100,000 x 5 for iris, 32 bytes each, growing by doubling):
+        // about 100 MiB for four. Measured: 100-120 MiB in all; the bound leaves room for
+        // allocator timing under a loaded machine.
         assert!(
-            grew_mib < 3 * 64,
+            grew_mib < 4 * 64,
             "{what}: peak RSS grew by {grew_mib} MiB for 4 x 16 MiB bodies"
         );
     }

@@ -4,14 +4,13 @@
 //! (`weir models serve` against a live tracking server).
 
 mod common;
-mod serving_common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::serving::*;
 use serde_json::{json, Value};
-use serving_common::*;
 use weir::config::BackendChoice;
 use weir::serving::Serving;
 
@@ -708,8 +707,6 @@ async fn weir_server_serves_in_process_and_reloads_when_the_alias_moves() {
         &["models:/iris@champion".to_owned()],
         cfg,
         state.registry.clone(),
-        state.artifacts.clone(),
-        state.alias_moves.subscribe(),
     )
     .unwrap();
     state.serving = Some(serving.clone());
@@ -773,6 +770,106 @@ async fn weir_server_serves_in_process_and_reloads_when_the_alias_moves() {
     assert!(!m.contains(&format!(
         "weir_model_loaded_version{{model=\"iris\",version=\"{v1}\"}}"
     )));
+}
+
+/// What an in-process served model does when the registry moves under it by a path other than
+/// an alias change: deleting the version `latest` names reloads the one before it at once;
+/// deleting the version an alias names, or the whole model, is noticed at once (the old version
+/// keeps answering, and the status says why). Polling is off: only the registry's own
+/// announcement can make these happen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_versions_and_models_is_noticed_at_once() {
+    let t = tracking_server(false).await;
+    let v1 = t.register("iris", "iris-rf", "a").await;
+    let v2 = t.register("iris", "iris-logreg", "b").await;
+    t.set_alias("iris", "champion", &v2).await;
+    t.register("other", "iris-rf", "c").await;
+    t.set_alias("other", "champion", "1").await;
+    let cache = tempfile::tempdir().unwrap();
+    let no_polling = || {
+        let mut c = config(BackendChoice::Auto, 1, 16, cache.path());
+        c.poll_interval = None;
+        c
+    };
+    // One model may be served once per process: `latest` and `@champion` of `iris` in two.
+    let latest = weir::serving::start_in_process(
+        &[
+            "models:/iris/latest".to_owned(),
+            "models:/other@champion".to_owned(),
+        ],
+        no_polling(),
+        t.state.registry.clone(),
+    )
+    .unwrap();
+    let aliased = weir::serving::start_in_process(
+        &["models:/iris@champion".to_owned()],
+        no_polling(),
+        t.state.registry.clone(),
+    )
+    .unwrap();
+    assert_eq!(wait_loaded(&latest.models[0]).await.unwrap(), v2);
+    assert_eq!(wait_loaded(&latest.models[1]).await.unwrap(), "1");
+    assert_eq!(wait_loaded(&aliased.models[0]).await.unwrap(), v2);
+
+    // Deleting v2: `latest` now names v1 and is reloaded; the alias is gone with v2.
+    let t0 = Instant::now();
+    t.api(
+        reqwest::Method::DELETE,
+        "model-versions/delete",
+        json!({"name": "iris", "version": v2}),
+    )
+    .await;
+    let mut versions = latest.models[0].versions();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        versions.wait_for(|v| v.as_deref() == Some(v1.as_str())),
+    )
+    .await
+    .expect("latest reloaded to v1 after v2 was deleted")
+    .unwrap();
+    eprintln!(
+        "version deleted → latest serves v1 after {:?}",
+        t0.elapsed()
+    );
+    let noticed = |m: &weir::serving::ServedModel| {
+        m.status()
+            .message
+            .is_some_and(|msg| msg.contains("cannot resolve"))
+    };
+    for _ in 0..100 {
+        if noticed(&aliased.models[0]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        noticed(&aliased.models[0]),
+        "{:?}",
+        aliased.models[0].status()
+    );
+    assert!(
+        aliased.models[0].current().is_some(),
+        "the old version keeps answering"
+    );
+
+    // Deleting the whole model is noticed too.
+    t.api(
+        reqwest::Method::DELETE,
+        "registered-models/delete",
+        json!({"name": "other"}),
+    )
+    .await;
+    for _ in 0..100 {
+        if noticed(&latest.models[1]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        noticed(&latest.models[1]),
+        "{:?}",
+        latest.models[1].status()
+    );
 }
 
 async fn remote_serving(

@@ -6,10 +6,10 @@
 //! Scaler or TreeEnsembleRegressor, so `diabetes-rf-regressor` is ONNX Runtime only, and tract
 //! must refuse it clearly.
 
-mod serving_common;
+mod common;
 
+use common::serving::*;
 use serde_json::{json, Value};
-use serving_common::*;
 use weir::config::BackendChoice;
 
 /// Every way the MLflow scoring protocol (and KServe) can carry the same rows.

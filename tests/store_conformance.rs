@@ -34,6 +34,21 @@ async fn new_run(tr: &Tracking, exp: &str, name: Option<&str>) -> Run {
     .expect("create run")
 }
 
+/// A search request from test arguments.
+fn req<O: AsRef<str>>(
+    filter: Option<&str>,
+    order: impl IntoIterator<Item = O>,
+    max_results: Option<i64>,
+    page_token: Option<&str>,
+) -> weir::types::SearchRequest {
+    weir::types::SearchRequest {
+        filter: filter.map(str::to_owned),
+        order_by: order.into_iter().map(|o| o.as_ref().to_owned()).collect(),
+        max_results,
+        page_token: page_token.map(str::to_owned),
+    }
+}
+
 #[tokio::test]
 async fn experiments_lifecycle() {
     for (backend, t) in TestStore::all().await {
@@ -142,11 +157,8 @@ async fn experiments_lifecycle() {
         }
         let p = tr
             .search_experiments(
-                Some("name LIKE 'wf-%'"),
-                &["name ASC".into()],
                 ViewType::ActiveOnly,
-                Some(2),
-                None,
+                &req(Some("name LIKE 'wf-%'"), ["name ASC"], Some(2), None),
             )
             .await
             .unwrap();
@@ -158,11 +170,13 @@ async fn experiments_lifecycle() {
         let token = p.next_page_token.clone().expect("more pages");
         let p2 = tr
             .search_experiments(
-                Some("name LIKE 'wf-%'"),
-                &["name ASC".into()],
                 ViewType::ActiveOnly,
-                Some(2),
-                Some(&token),
+                &req(
+                    Some("name LIKE 'wf-%'"),
+                    ["name ASC"],
+                    Some(2),
+                    Some(&token),
+                ),
             )
             .await
             .unwrap();
@@ -172,11 +186,13 @@ async fn experiments_lifecycle() {
         );
         let p = tr
             .search_experiments(
-                Some("tags.team = 'a' AND name ILIKE 'WF-%'"),
-                &[],
                 ViewType::ActiveOnly,
-                None,
-                None,
+                &req(
+                    Some("tags.team = 'a' AND name ILIKE 'WF-%'"),
+                    [""; 0],
+                    None,
+                    None,
+                ),
             )
             .await
             .unwrap();
@@ -184,18 +200,15 @@ async fn experiments_lifecycle() {
         // LIKE is case-sensitive, as in MLflow.
         let p = tr
             .search_experiments(
-                Some("name LIKE 'WF-%'"),
-                &[],
                 ViewType::ActiveOnly,
-                None,
-                None,
+                &req(Some("name LIKE 'WF-%'"), [""; 0], None, None),
             )
             .await
             .unwrap();
         assert!(p.items.is_empty(), "{backend}: LIKE must be case-sensitive");
         // Default order: newest first.
         let all = tr
-            .search_experiments(None, &[], ViewType::All, None, None)
+            .search_experiments(ViewType::All, &req(None, [""; 0], None, None))
             .await
             .unwrap();
         assert_eq!(all.items.last().unwrap().experiment_id, "0");
@@ -489,11 +502,8 @@ async fn search_runs() {
             async move {
                 tr.search_runs(
                     &[exp],
-                    Some(filter),
                     ViewType::ActiveOnly,
-                    &order.into_iter().map(String::from).collect::<Vec<_>>(),
-                    None,
-                    None,
+                    &req(Some(filter), order, None, None),
                 )
                 .await
             }
@@ -582,11 +592,8 @@ async fn search_runs() {
             let p = tr
                 .search_runs(
                     std::slice::from_ref(&exp),
-                    None,
                     ViewType::ActiveOnly,
-                    &["metrics.accuracy DESC".into()],
-                    Some(2),
-                    token.as_deref(),
+                    &req(None, ["metrics.accuracy DESC"], Some(2), token.as_deref()),
                 )
                 .await
                 .unwrap();
@@ -603,11 +610,8 @@ async fn search_runs() {
         let p = tr
             .search_runs(
                 std::slice::from_ref(&exp),
-                None,
                 ViewType::DeletedOnly,
-                &[],
-                None,
-                None,
+                &req(None, [""; 0], None, None),
             )
             .await
             .unwrap();
@@ -615,11 +619,8 @@ async fn search_runs() {
         let p = tr
             .search_runs(
                 std::slice::from_ref(&exp),
-                None,
                 ViewType::All,
-                &[],
-                None,
-                None,
+                &req(None, [""; 0], None, None),
             )
             .await
             .unwrap();
@@ -627,11 +628,8 @@ async fn search_runs() {
         assert!(tr
             .search_runs(
                 std::slice::from_ref(&exp),
-                None,
                 ViewType::All,
-                &[],
-                Some(100_000),
-                None
+                &req(None, [""; 0], Some(100_000), None)
             )
             .await
             .is_err());
@@ -669,6 +667,9 @@ impl StoreRef for TestStore {
 
 #[tokio::test]
 async fn concurrent_migrations_on_postgres() {
+    if !common::postgres_enabled("concurrent_migrations_on_postgres") {
+        return;
+    }
     // Two "replicas" opening one fresh database at once: both succeed, migrations apply once.
     let (uri, db) = common::create_pg_database().await;
     let (a, b) = tokio::join!(

@@ -48,13 +48,7 @@ pub async fn search(State(s): State<AppState>, f: Fields) -> Result<Response> {
     let view = ViewType::parse(f.enum_str("view_type")?.as_deref())?;
     let page = s
         .tracking
-        .search_experiments(
-            f.str("filter")?.as_deref(),
-            &f.str_list("order_by")?,
-            view,
-            f.i64("max_results")?,
-            f.str("page_token")?.as_deref(),
-        )
+        .search_experiments(view, &f.search_request()?)
         .await?;
     ok(SearchResponse {
         experiments: page.items,

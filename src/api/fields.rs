@@ -239,6 +239,16 @@ impl Fields {
         }
     }
 
+    /// The filter, ordering, page size and page token every search endpoint reads.
+    pub fn search_request(&self) -> Result<crate::types::SearchRequest> {
+        Ok(crate::types::SearchRequest {
+            filter: self.str("filter")?,
+            order_by: self.str_list("order_by")?,
+            max_results: self.i64("max_results")?,
+            page_token: self.str("page_token")?,
+        })
+    }
+
     /// `[{key, value}]` lists (tags, params). A missing key is an error; a missing value is "".
     pub fn key_values(&self, k: &str) -> Result<Vec<KeyValue>> {
         self.obj_list(k)?

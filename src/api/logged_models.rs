@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{empty, ok, Fields};
 use crate::error::Result;
+use crate::registry::LoggedModelQuery;
 use crate::search::OrderBy;
 use crate::state::AppState;
 use crate::types::LoggedModel;
@@ -107,13 +108,13 @@ fn order_by(f: &Fields) -> Result<Vec<OrderBy>> {
 pub async fn search(State(s): State<AppState>, f: Fields) -> Result<Response> {
     let p = s
         .registry
-        .search_logged_models(
-            &f.str_list("experiment_ids")?,
-            f.str("filter")?.as_deref(),
-            order_by(&f)?,
-            f.i64("max_results")?,
-            f.str("page_token")?.as_deref(),
-        )
+        .search_logged_models(LoggedModelQuery {
+            experiment_ids: f.str_list("experiment_ids")?,
+            filter: f.str("filter")?,
+            order_by: order_by(&f)?,
+            max_results: f.i64("max_results")?,
+            page_token: f.str("page_token")?,
+        })
         .await?;
     ok(SearchResponse {
         models: p.items,

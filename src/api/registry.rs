@@ -74,12 +74,7 @@ struct ModelsPage {
 pub async fn search_models(State(s): State<AppState>, f: Fields) -> Result<Response> {
     let p = s
         .registry
-        .search_registered_models(
-            f.str("filter")?.as_deref(),
-            &f.str_list("order_by")?,
-            f.i64("max_results")?,
-            f.str("page_token")?.as_deref(),
-        )
+        .search_registered_models(&f.search_request()?)
         .await?;
     ok(ModelsPage {
         registered_models: p.items,
@@ -179,12 +174,7 @@ pub async fn delete_version(State(s): State<AppState>, f: Fields) -> Result<Resp
 pub async fn search_versions(State(s): State<AppState>, f: Fields) -> Result<Response> {
     let p = s
         .registry
-        .search_model_versions(
-            f.str("filter")?.as_deref(),
-            &f.str_list("order_by")?,
-            f.i64("max_results")?,
-            f.str("page_token")?.as_deref(),
-        )
+        .search_model_versions(&f.search_request()?)
         .await?;
     ok(VersionsPage {
         model_versions: p.items,
@@ -228,7 +218,6 @@ pub async fn set_alias(State(s): State<AppState>, fwd: Forwarded, f: Fields) -> 
             fwd.user.as_deref(),
         )
         .await?;
-    s.notify_alias_moved();
     Ok(empty())
 }
 
@@ -244,7 +233,6 @@ pub async fn delete_alias(
             fwd.user.as_deref(),
         )
         .await?;
-    s.notify_alias_moved();
     Ok(empty())
 }
 

@@ -195,14 +195,7 @@ pub async fn search(State(s): State<AppState>, f: Fields) -> Result<Response> {
     let view = ViewType::parse(f.enum_str("run_view_type")?.as_deref())?;
     let page = s
         .tracking
-        .search_runs(
-            &f.str_list("experiment_ids")?,
-            f.str("filter")?.as_deref(),
-            view,
-            &f.str_list("order_by")?,
-            f.i64("max_results")?,
-            f.str("page_token")?.as_deref(),
-        )
+        .search_runs(&f.str_list("experiment_ids")?, view, &f.search_request()?)
         .await?;
     ok(SearchResponse {
         runs: page.items,

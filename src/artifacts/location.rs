@@ -91,6 +91,31 @@ impl UriParts<'_> {
     }
 }
 
+/// MLflow's artifact proxy route, as it appears in proxy URLs.
+pub const PROXY_ROUTE: &str = "/api/2.0/mlflow-artifacts/artifacts";
+
+/// The proxied path an artifact URI names, still percent-encoded: `mlflow-artifacts:/p`,
+/// `mlflow-artifacts://host:port/p` and `http(s)://host/.../api/2.0/mlflow-artifacts/artifacts/p`
+/// all give `p`. `None` for other URIs. The second value is the URL before the proxy route
+/// (for HTTP URLs).
+pub fn proxied_path(uri: &str) -> Option<(Option<&str>, &str)> {
+    if let Some(rest) = uri.strip_prefix("mlflow-artifacts:") {
+        let path = match rest.strip_prefix("//") {
+            Some(authority_and_path) => authority_and_path
+                .split_once('/')
+                .map(|x| x.1)
+                .unwrap_or(""),
+            None => rest,
+        };
+        return Some((None, path.trim_matches('/')));
+    }
+    if uri.starts_with("http://") || uri.starts_with("https://") {
+        let (base, path) = uri.split_once(PROXY_ROUTE)?;
+        return Some((Some(base), path.trim_matches('/')));
+    }
+    None
+}
+
 /// Where a host-addressed URI would connect: (scheme family, host, port).
 type Target = (String, String, Option<u16>);
 

@@ -309,25 +309,10 @@ impl Artifacts {
 
     /// The repository holding `uri`, and the path of `uri` in it.
     pub async fn resolve(&self, uri: &str) -> Result<(Arc<dyn ArtifactRepo>, RelPath)> {
-        const PROXY_ENDPOINT: &str = "/api/2.0/mlflow-artifacts/artifacts";
-        if let Some(rest) = uri.strip_prefix("mlflow-artifacts:") {
-            // mlflow-artifacts:/path or mlflow-artifacts://host:port/path
-            let path = match rest.strip_prefix("//") {
-                Some(authority_and_path) => authority_and_path
-                    .split_once('/')
-                    .map(|x| x.1)
-                    .unwrap_or(""),
-                None => rest.trim_start_matches('/'),
-            };
+        if let Some((_, path)) = location::proxied_path(uri) {
             return Ok((self.proxied()?.clone(), safe_path(&decode(path)?)?));
         }
         if uri.starts_with("http://") || uri.starts_with("https://") {
-            if let Some((_, path)) = uri.split_once(PROXY_ENDPOINT) {
-                return Ok((
-                    self.proxied()?.clone(),
-                    safe_path(&decode(path.trim_start_matches('/'))?)?,
-                ));
-            }
             return Err(Error::invalid(format!("Unsupported artifact URI '{uri}'")));
         }
         if let Some(loc) = S3Location::parse(uri) {

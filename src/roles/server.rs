@@ -77,8 +77,6 @@ pub async fn server_state(args: &ServerArgs) -> anyhow::Result<AppState> {
         &args.serve_model,
         args.serving.serving_config(&args.http),
         state.registry.clone(),
-        state.artifacts.clone(),
-        state.alias_moves.subscribe(),
     )?);
     Ok(state)
 }

@@ -50,22 +50,18 @@ pub use source::{ModelRef, SharedSource};
 
 use std::sync::Arc;
 
-/// `weir server --serve-model`: serve from this process's registry, reloading as soon as an alias
-/// moves (`alias_moves`), and polling for stage changes.
+/// `weir server --serve-model`: serve from this process's registry, reloading as soon as the
+/// registry announces a move (an alias, a stage, a new or deleted version), and polling too.
 pub fn start_in_process(
     uris: &[String],
     config: ServingConfig,
     registry: crate::registry::Registry,
-    artifacts: crate::artifacts::Artifacts,
-    alias_moves: tokio::sync::watch::Receiver<u64>,
 ) -> anyhow::Result<Arc<Serving>> {
     let serving = Arc::new(Serving::new(uris, config).map_err(|e| anyhow::anyhow!(e))?);
     if !serving.models.is_empty() {
-        let source: SharedSource = Arc::new(source::InProcess {
-            registry,
-            artifacts,
-        });
-        serving.start(source, Some(alias_moves));
+        let moves = registry.subscribe();
+        let source: SharedSource = Arc::new(source::InProcess { registry });
+        serving.start(source, Some(moves));
         for m in &serving.models {
             tracing::info!(
                 model = m.name,

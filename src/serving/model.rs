@@ -43,6 +43,17 @@ impl Default for ServingConfig {
     }
 }
 
+impl From<crate::registry::Resolved> for Origin {
+    fn from(r: crate::registry::Resolved) -> Origin {
+        Origin {
+            version: r.version,
+            run_id: r.run_id,
+            model_id: r.model_id,
+            artifact_uri: r.artifact_uri,
+        }
+    }
+}
+
 /// Where a loaded version came from.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Origin {

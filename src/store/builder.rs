@@ -238,28 +238,116 @@ pub(super) fn like_to_glob(p: &str) -> String {
     out
 }
 
-/// How one search target maps entities to SQL. `alias` is the main table's alias; each side
-/// table comes with the SQL condition joining its rows (aliased `kv`) to the main row.
-pub(super) struct Target<'a> {
-    pub alias: &'a str,
-    /// The entity's field table: attribute name -> (column, numeric?).
+/// Whose tags a tag table holds: the table and the columns (with their values) naming the owner.
+pub(super) struct TagOwner {
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+    pub values: Vec<Arg>,
+}
+
+/// Insert tags for one owner, replacing the values of keys it already has.
+pub(super) async fn upsert_tags(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    dialect: Dialect,
+    owner: &TagOwner,
+    tags: &[crate::types::KeyValue],
+) -> Result<()> {
+    let columns = owner.columns.join(", ");
+    for t in tags {
+        let mut s = Sql::new(dialect);
+        s.push("INSERT INTO ")
+            .push(owner.table)
+            .push(" (")
+            .push(&columns)
+            .push(", key, value) VALUES (");
+        for v in &owner.values {
+            s.arg(v.clone()).push(", ");
+        }
+        s.str(&t.key)
+            .push(", ")
+            .str(&t.value)
+            .push(") ON CONFLICT (")
+            .push(&columns)
+            .push(", key) DO UPDATE SET value = excluded.value");
+        s.query().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// A side table of a searchable entity: where its metrics, params, tags or dataset inputs live.
+pub(super) struct Side {
+    pub entity: Entity,
+    pub table: &'static str,
+    /// The condition joining a side row (alias `{j}`) to the main row.
+    pub join: &'static str,
+    /// Whether (row, key) is unique there: unique tables are LEFT JOINed for ordering, others
+    /// read through a correlated subquery taking the newest value.
+    pub unique: bool,
+}
+
+/// One searchable entity as the store reads it, written once for filters and orderings alike:
+/// its table and alias, its field table, and its side tables.
+pub(super) struct SearchTarget {
+    pub table: &'static str,
+    pub alias: &'static str,
+    /// The columns a search selects (`<alias>.col, ...`).
+    pub columns: &'static str,
     pub fields: &'static Schema,
-    /// Table and join condition for tags.
-    pub tags: Option<(&'a str, &'a str)>,
-    /// Table and join condition for params.
-    pub params: Option<(&'a str, &'a str)>,
-    /// Table and join condition for metric values.
-    pub metrics: Option<(&'a str, &'a str)>,
-    /// Table and join condition for dataset inputs (runs only).
-    pub datasets: Option<(&'a str, &'a str)>,
+    pub sides: &'static [Side],
     /// Registry semantics: `tags.k != 'v'` also matches rows without the tag (the 3.x client
     /// appends ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every model search).
     pub ne_includes_missing: bool,
 }
 
+impl SearchTarget {
+    fn side(&self, entity: Entity) -> Option<&Side> {
+        self.sides.iter().find(|s| s.entity == entity)
+    }
+}
+
+/// A search, compiled: what to read, which rows, in which order, which page.
+pub(super) struct Search<'a> {
+    pub target: &'a SearchTarget,
+    /// The condition every row must meet (experiment ids, lifecycle), pushed by the caller.
+    pub scope: &'a dyn Fn(&mut Sql),
+    pub filter: Option<&'a crate::search::Expr>,
+    pub order_by: &'a [crate::search::OrderBy],
+    /// Terms that break ties after the requested order (MLflow's defaults).
+    pub tie_break: Vec<String>,
+    pub max_results: i64,
+    pub offset: i64,
+}
+
+impl Sql {
+    /// `SELECT <columns> FROM <table> <order joins> WHERE <scope> [AND <filter>] ORDER BY ...
+    /// LIMIT <page + 1> OFFSET <offset>`, every value bound.
+    pub fn search(dialect: Dialect, q: &Search<'_>) -> Result<Sql> {
+        let t = q.target;
+        let mut s = Sql::new(dialect);
+        let mut joins = String::new();
+        let mut order = s.order_terms(&mut joins, q.order_by, t)?;
+        order.extend(q.tie_break.iter().cloned());
+        s.push("SELECT ")
+            .push(t.columns)
+            .push(" FROM ")
+            .push(t.table)
+            .push(" ")
+            .push(t.alias)
+            .push(&joins)
+            .push(" WHERE ");
+        (q.scope)(&mut s);
+        if let Some(f) = q.filter {
+            s.push(" AND ");
+            s.filter(t, f)?;
+        }
+        s.order_and_page(&order, q.max_results, q.offset);
+        Ok(s)
+    }
+}
+
 impl Sql {
     /// Compile a filter expression.
-    pub fn filter(&mut self, t: &Target<'_>, e: &crate::search::Expr) -> Result<()> {
+    pub fn filter(&mut self, t: &SearchTarget, e: &crate::search::Expr) -> Result<()> {
         use crate::search::Expr;
         match e {
             Expr::And(v) | Expr::Or(v) => {
@@ -282,7 +370,7 @@ impl Sql {
         }
     }
 
-    fn comparison(&mut self, t: &Target<'_>, c: &Comparison) -> Result<()> {
+    fn comparison(&mut self, t: &SearchTarget, c: &Comparison) -> Result<()> {
         let unsupported = || {
             Error::invalid(format!(
                 "Unsupported {} filter on '{}'",
@@ -301,12 +389,9 @@ impl Sql {
                 }
             }
             Entity::Tag | Entity::Param => {
-                let (table, cond) = if c.entity == Entity::Tag {
-                    t.tags
-                } else {
-                    t.params
-                }
-                .ok_or_else(unsupported)?;
+                let side = t.side(c.entity).ok_or_else(unsupported)?;
+                let (table, cond) = (side.table, side.join.replace("{j}", "kv"));
+                let cond = cond.as_str();
                 if c.entity == Entity::Tag && t.ne_includes_missing && c.op == Op::Ne {
                     let eq = Comparison {
                         op: Op::Eq,
@@ -318,15 +403,17 @@ impl Sql {
                 self.key_value_exists(table, cond, c, false)
             }
             Entity::Metric => {
-                let (table, cond) = t.metrics.ok_or_else(unsupported)?;
-                self.key_value_exists(table, cond, c, true)
+                let side = t.side(Entity::Metric).ok_or_else(unsupported)?;
+                let cond = side.join.replace("{j}", "kv");
+                self.key_value_exists(side.table, &cond, c, true)
             }
             Entity::Dataset => {
-                let (table, cond) = t.datasets.ok_or_else(unsupported)?;
+                let side = t.side(Entity::Dataset).ok_or_else(unsupported)?;
+                let cond = side.join.replace("{j}", "kv");
                 self.push("EXISTS (SELECT 1 FROM ")
-                    .push(table)
+                    .push(side.table)
                     .push(" kv WHERE ")
-                    .push(cond)
+                    .push(&cond)
                     .push(" AND ");
                 let column = match c.key.as_str() {
                     "name" => "kv.name",
@@ -374,17 +461,6 @@ impl Sql {
     }
 }
 
-/// How `order_by` terms map to SQL for one search target.
-pub(super) struct OrderSpec<'a> {
-    pub alias: &'a str,
-    /// The entity's field table.
-    pub fields: &'static Schema,
-    /// Side tables per entity: (entity, table, join condition with `{j}` for the side table's
-    /// alias, whether (row, key) is unique there). Unique tables are LEFT JOINed; others are
-    /// read through a correlated subquery taking the newest value.
-    pub sides: &'a [(Entity, &'a str, &'a str, bool)],
-}
-
 impl Sql {
     /// Bind the keys `order` needs, append LEFT JOINs to `joins`, and return ORDER BY terms with
     /// MLflow's NULL ordering (missing values last in both directions; NaN after numbers).
@@ -392,7 +468,7 @@ impl Sql {
         &mut self,
         joins: &mut String,
         order: &[crate::search::OrderBy],
-        spec: &OrderSpec<'_>,
+        spec: &SearchTarget,
     ) -> Result<Vec<String>> {
         let mut terms = Vec::new();
         for (i, o) in order.iter().enumerate() {
@@ -407,10 +483,13 @@ impl Sql {
                 terms.push(format!("{c} {dir}"));
                 continue;
             }
-            let (_, table, cond, unique) =
-                spec.sides.iter().find(|s| s.0 == o.entity).ok_or_else(|| {
+            let side = spec
+                .side(o.entity)
+                .filter(|s| s.entity != Entity::Dataset)
+                .ok_or_else(|| {
                     Error::invalid(format!("Invalid order_by entity for '{}'", o.key))
                 })?;
+            let (table, cond, unique) = (side.table, side.join, &side.unique);
             let j = format!("o{i}");
             let cond = cond.replace("{j}", &j);
             self.args.push(Arg::Str(o.key.clone()));
@@ -455,18 +534,10 @@ mod tests {
     #[test]
     fn values_are_bound_not_spliced() {
         let mut s = Sql::new(Dialect::Postgres);
-        let t = Target {
-            alias: "r",
-            fields: &crate::search::fields::RUNS,
-            tags: Some(("tags", "kv.run_uuid = r.run_uuid")),
-            params: Some(("params", "kv.run_uuid = r.run_uuid")),
-            metrics: Some(("latest_metrics", "kv.run_uuid = r.run_uuid")),
-            datasets: None,
-            ne_includes_missing: false,
-        };
+        let t = &super::super::runs::TARGET;
         let e =
             crate::search::parse_filter("params.p = 'x'' OR 1=1 --' and metrics.m > 2").unwrap();
-        s.filter(&t, &e).unwrap();
+        s.filter(t, &e).unwrap();
         assert!(!s.text.contains("OR 1=1"), "{}", s.text);
         assert_eq!(s.args.len(), 4);
     }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::builder::{OrderSpec, Sql, Target};
+use super::builder::{upsert_tags, Arg, Search, SearchTarget, Side, Sql, TagOwner};
 use super::*;
 use crate::search::{fields, Entity};
 
@@ -29,6 +29,30 @@ fn experiment_from_row(r: &AnyRow) -> Result<Experiment> {
 pub(super) fn experiment_not_found(id: i64) -> Error {
     Error::not_found(format!("No Experiment with id={id} exists"))
 }
+
+/// Where an experiment's tags are.
+fn experiment_tags(id: i64) -> TagOwner {
+    TagOwner {
+        table: "experiment_tags",
+        columns: &["experiment_id"],
+        values: vec![Arg::I64(id)],
+    }
+}
+
+/// Experiments as searches read them.
+pub(super) static TARGET: SearchTarget = SearchTarget {
+    table: "experiments",
+    alias: "e",
+    columns: EXPERIMENT_COLUMNS,
+    fields: &fields::EXPERIMENTS,
+    sides: &[Side {
+        entity: Entity::Tag,
+        table: "experiment_tags",
+        join: "{j}.experiment_id = e.experiment_id",
+        unique: true,
+    }],
+    ne_includes_missing: false,
+};
 
 impl SqlStore {
     /// The experiment's lifecycle stage, read inside `tx`; not found is an error.
@@ -107,17 +131,7 @@ impl ExperimentStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        for t in tags {
-            sqlx::query(
-                "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(id)
-            .bind(t.key.clone())
-            .bind(t.value.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
+        upsert_tags(&mut tx, self.dialect, &experiment_tags(id), tags).await?;
         tx.commit().await?;
         Ok(id.to_string())
     }
@@ -162,50 +176,27 @@ impl ExperimentStore for SqlStore {
     }
 
     async fn search_experiments(&self, q: &ExperimentSearch) -> Result<Page<Experiment>> {
-        let mut full = Sql::new(self.dialect);
-        let mut joins = String::new();
-        let spec = OrderSpec {
-            alias: "e",
-            fields: &fields::EXPERIMENTS,
-            sides: &[(
-                Entity::Tag,
-                "experiment_tags",
-                "{j}.experiment_id = e.experiment_id",
-                true,
-            )],
-        };
-        let mut order = full.order_terms(&mut joins, &q.order_by, &spec)?;
+        let stages: Vec<String> = q.view.stages().iter().map(|s| s.to_string()).collect();
         // Tie-breaks, as MLflow's: newest first when no order is given, then by id.
+        let mut tie_break = Vec::new();
         if q.order_by.is_empty() {
-            order.push("e.creation_time DESC".into());
+            tie_break.push("e.creation_time DESC".into());
         }
-        order.push("e.experiment_id ASC".into());
-        full.push("SELECT ")
-            .push(EXPERIMENT_COLUMNS)
-            .push(" FROM experiments e")
-            .push(&joins);
-        full.push(" WHERE e.lifecycle_stage IN ");
-        full.str_list(
-            &q.view
-                .stages()
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        );
-        if let Some(f) = &q.filter {
-            full.push(" AND ");
-            let t = Target {
-                alias: "e",
-                fields: &fields::EXPERIMENTS,
-                tags: Some(("experiment_tags", "kv.experiment_id = e.experiment_id")),
-                params: None,
-                metrics: None,
-                datasets: None,
-                ne_includes_missing: false,
-            };
-            full.filter(&t, f)?;
-        }
-        full.order_and_page(&order, q.max_results, q.offset);
+        tie_break.push("e.experiment_id ASC".into());
+        let full = Sql::search(
+            self.dialect,
+            &Search {
+                target: &TARGET,
+                scope: &|s: &mut Sql| {
+                    s.push("e.lifecycle_stage IN ").str_list(&stages);
+                },
+                filter: q.filter.as_ref(),
+                order_by: &q.order_by,
+                tie_break,
+                max_results: q.max_results,
+                offset: q.offset,
+            },
+        )?;
         let rows = full.query().fetch_all(&self.reader).await?;
         let mut items: Vec<Experiment> = rows
             .iter()
@@ -294,14 +285,12 @@ impl ExperimentStore for SqlStore {
                 )))
             }
         }
-        sqlx::query(
-            "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
-             ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+        upsert_tags(
+            &mut tx,
+            self.dialect,
+            &experiment_tags(id),
+            std::slice::from_ref(tag),
         )
-        .bind(id)
-        .bind(tag.key.clone())
-        .bind(tag.value.clone())
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::builder::{OrderSpec, Sql, Target};
+use super::builder::{upsert_tags, Arg, Search, SearchTarget, Side, Sql, TagOwner};
 use super::*;
 use crate::search::{fields, Entity};
 
@@ -37,7 +37,61 @@ fn lm_from_row(r: &AnyRow) -> Result<LoggedModel> {
     })
 }
 
+/// Logged models as searches read them (a metric has many rows: ordering takes the newest).
+static TARGET: SearchTarget = SearchTarget {
+    table: "logged_models",
+    alias: "lm",
+    columns: LM_COLUMNS,
+    fields: &fields::LOGGED_MODELS,
+    sides: &[
+        Side {
+            entity: Entity::Metric,
+            table: "logged_model_metrics",
+            join: "{j}.model_id = lm.model_id",
+            unique: false,
+        },
+        Side {
+            entity: Entity::Param,
+            table: "logged_model_params",
+            join: "{j}.model_id = lm.model_id",
+            unique: true,
+        },
+        Side {
+            entity: Entity::Tag,
+            table: "logged_model_tags",
+            join: "{j}.model_id = lm.model_id",
+            unique: true,
+        },
+    ],
+    ne_includes_missing: false,
+};
+
 impl SqlStore {
+    /// The key/value rows of `table` for these models, as (model index, pair), in key order.
+    async fn model_kv(
+        &self,
+        table: &str,
+        ids: &[String],
+        index: &HashMap<String, usize>,
+    ) -> Result<Vec<(usize, KeyValue)>> {
+        let mut s = Sql::new(self.dialect);
+        s.push("SELECT model_id, key, value FROM ")
+            .push(table)
+            .push(" WHERE model_id IN ")
+            .str_list(ids)
+            .push(" ORDER BY model_id, key");
+        let mut out = Vec::new();
+        for r in s.query().fetch_all(&self.reader).await? {
+            if let Some(&i) = index.get(&r.try_get::<String, _>(0)?) {
+                out.push((
+                    i,
+                    KeyValue::new(r.try_get::<String, _>(1)?, r.try_get::<String, _>(2)?),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     async fn hydrate_logged_models(
         &self,
         mut models: Vec<LoggedModel>,
@@ -51,29 +105,11 @@ impl SqlStore {
             .enumerate()
             .map(|(i, n)| (n.clone(), i))
             .collect();
-        let mut s = Sql::new(self.dialect);
-        s.push("SELECT model_id, key, value FROM logged_model_tags WHERE model_id IN ")
-            .str_list(&ids)
-            .push(" ORDER BY model_id, key");
-        for r in s.query().fetch_all(&self.reader).await? {
-            if let Some(&i) = index.get(&r.try_get::<String, _>(0)?) {
-                models[i].info.tags.push(KeyValue::new(
-                    r.try_get::<String, _>(1)?,
-                    r.try_get::<String, _>(2)?,
-                ));
-            }
+        for (i, kv) in self.model_kv("logged_model_tags", &ids, &index).await? {
+            models[i].info.tags.push(kv);
         }
-        let mut s = Sql::new(self.dialect);
-        s.push("SELECT model_id, key, value FROM logged_model_params WHERE model_id IN ")
-            .str_list(&ids)
-            .push(" ORDER BY model_id, key");
-        for r in s.query().fetch_all(&self.reader).await? {
-            if let Some(&i) = index.get(&r.try_get::<String, _>(0)?) {
-                models[i].data.params.push(KeyValue::new(
-                    r.try_get::<String, _>(1)?,
-                    r.try_get::<String, _>(2)?,
-                ));
-            }
+        for (i, kv) in self.model_kv("logged_model_params", &ids, &index).await? {
+            models[i].data.params.push(kv);
         }
         let mut s = Sql::new(self.dialect);
         s.push(
@@ -105,24 +141,18 @@ impl SqlStore {
     /// Insert or overwrite a model's params or tags (`table` is `logged_model_params` or
     /// `logged_model_tags`).
     async fn upsert_model_kv(
+        &self,
         tx: &mut Transaction<'static, Any>,
-        table: &str,
+        table: &'static str,
         model_id: &str,
         items: &[KeyValue],
     ) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {table} (model_id, key, value) VALUES ($1, $2, $3) \
-             ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value"
-        );
-        for kv in items {
-            sqlx::query(&sql)
-                .bind(model_id.to_owned())
-                .bind(kv.key.clone())
-                .bind(kv.value.clone())
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
+        let owner = TagOwner {
+            table,
+            columns: &["model_id"],
+            values: vec![Arg::Str(model_id.to_owned())],
+        };
+        upsert_tags(tx, self.dialect, &owner, items).await
     }
 
     async fn logged_model_active(
@@ -181,8 +211,10 @@ impl LoggedModelStore for SqlStore {
         .bind(m.source_run_id.clone())
         .execute(&mut *tx)
         .await?;
-        Self::upsert_model_kv(&mut tx, "logged_model_params", &model_id, &m.params).await?;
-        Self::upsert_model_kv(&mut tx, "logged_model_tags", &model_id, &m.tags).await?;
+        self.upsert_model_kv(&mut tx, "logged_model_params", &model_id, &m.params)
+            .await?;
+        self.upsert_model_kv(&mut tx, "logged_model_tags", &model_id, &m.tags)
+            .await?;
         tx.commit().await?;
         self.get_logged_model(&model_id).await
     }
@@ -218,7 +250,8 @@ impl LoggedModelStore for SqlStore {
     async fn set_logged_model_tags(&self, model_id: &str, tags: &[KeyValue]) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         self.logged_model_active(&mut tx, model_id).await?;
-        Self::upsert_model_kv(&mut tx, "logged_model_tags", model_id, tags).await?;
+        self.upsert_model_kv(&mut tx, "logged_model_tags", model_id, tags)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -238,7 +271,8 @@ impl LoggedModelStore for SqlStore {
     async fn log_logged_model_params(&self, model_id: &str, params: &[KeyValue]) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         self.logged_model_active(&mut tx, model_id).await?;
-        Self::upsert_model_kv(&mut tx, "logged_model_params", model_id, params).await?;
+        self.upsert_model_kv(&mut tx, "logged_model_params", model_id, params)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -259,60 +293,29 @@ impl LoggedModelStore for SqlStore {
     }
 
     async fn search_logged_models(&self, q: &LoggedModelSearch) -> Result<Page<LoggedModel>> {
-        let mut s = Sql::new(self.dialect);
-        let mut joins = String::new();
-        let spec = OrderSpec {
-            alias: "lm",
-            fields: &fields::LOGGED_MODELS,
-            sides: &[
-                (
-                    Entity::Metric,
-                    "logged_model_metrics",
-                    "{j}.model_id = lm.model_id",
-                    false,
-                ),
-                (
-                    Entity::Param,
-                    "logged_model_params",
-                    "{j}.model_id = lm.model_id",
-                    true,
-                ),
-                (
-                    Entity::Tag,
-                    "logged_model_tags",
-                    "{j}.model_id = lm.model_id",
-                    true,
-                ),
-            ],
-        };
-        let mut order = s.order_terms(&mut joins, &q.order_by, &spec)?;
+        let mut tie_break = Vec::new();
         if q.order_by.is_empty() {
-            order.push("lm.creation_timestamp_ms DESC".into());
+            tie_break.push("lm.creation_timestamp_ms DESC".into());
         }
-        order.push("lm.model_id ASC".into());
-        s.push("SELECT ")
-            .push(LM_COLUMNS)
-            .push(" FROM logged_models lm")
-            .push(&joins);
-        s.push(" WHERE lm.lifecycle_stage = 'active'");
-        if !q.experiment_ids.is_empty() {
-            s.push(" AND lm.experiment_id IN ")
-                .i64_list(&q.experiment_ids);
-        }
-        if let Some(f) = &q.filter {
-            s.push(" AND ");
-            let t = Target {
-                alias: "lm",
-                fields: &fields::LOGGED_MODELS,
-                tags: Some(("logged_model_tags", "kv.model_id = lm.model_id")),
-                params: Some(("logged_model_params", "kv.model_id = lm.model_id")),
-                metrics: Some(("logged_model_metrics", "kv.model_id = lm.model_id")),
-                datasets: None,
-                ne_includes_missing: false,
-            };
-            s.filter(&t, f)?;
-        }
-        s.order_and_page(&order, q.max_results, q.offset);
+        tie_break.push("lm.model_id ASC".into());
+        let s = Sql::search(
+            self.dialect,
+            &Search {
+                target: &TARGET,
+                scope: &|s: &mut Sql| {
+                    s.push("lm.lifecycle_stage = 'active'");
+                    if !q.experiment_ids.is_empty() {
+                        s.push(" AND lm.experiment_id IN ")
+                            .i64_list(&q.experiment_ids);
+                    }
+                },
+                filter: q.filter.as_ref(),
+                order_by: &q.order_by,
+                tie_break,
+                max_results: q.max_results,
+                offset: q.offset,
+            },
+        )?;
         let rows = s.query().fetch_all(&self.reader).await?;
         let models: Vec<LoggedModel> = rows.iter().map(lm_from_row).collect::<Result<_>>()?;
         let p = page(models, q.max_results, q.offset);

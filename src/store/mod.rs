@@ -11,9 +11,12 @@
 mod builder;
 mod experiments;
 mod logged_models;
+mod metrics;
 mod migrate;
+mod models;
 mod registry;
 mod runs;
+mod versions;
 mod writer;
 
 use std::str::FromStr;
@@ -120,7 +123,7 @@ pub trait ExperimentStore: Send + Sync {
     async fn delete_experiment_tag(&self, id: i64, key: &str) -> Result<()>;
 }
 
-/// Runs and their data: params, tags, metrics, inputs, outputs.
+/// Runs and what is logged to them: params, tags, metrics, inputs, outputs; run search.
 #[async_trait]
 pub trait RunStore: Send + Sync {
     async fn create_run(&self, run: NewRun) -> Result<Run>;
@@ -144,6 +147,12 @@ pub trait RunStore: Send + Sync {
         models: &[ModelInput],
     ) -> Result<()>;
     async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()>;
+    async fn search_runs(&self, q: &RunSearch) -> Result<Page<Run>>;
+}
+
+/// Reading metric history: pages, MLflow's sampled bulk history, and chart series.
+#[async_trait]
+pub trait MetricStore: Send + Sync {
     async fn metric_history(
         &self,
         run_id: &str,
@@ -168,13 +177,12 @@ pub trait RunStore: Send + Sync {
         key: &str,
         max_points: i64,
     ) -> Result<Vec<Series>>;
-    async fn search_runs(&self, q: &RunSearch) -> Result<Page<Run>>;
 }
 
-/// Everything tracking needs: experiments and runs.
-pub trait TrackingStore: ExperimentStore + RunStore {}
+/// Everything tracking needs: experiments, runs and metric history.
+pub trait TrackingStore: ExperimentStore + RunStore + MetricStore {}
 
-impl<T: ExperimentStore + RunStore> TrackingStore for T {}
+impl<T: ExperimentStore + RunStore + MetricStore> TrackingStore for T {}
 
 /// A new model version, validated by the registry layer.
 #[derive(Debug, Clone)]
@@ -221,9 +229,9 @@ pub struct NewLoggedModel {
     pub tags: Vec<KeyValue>,
 }
 
-/// Registered models, versions, stages and aliases.
+/// Registered models and their tags.
 #[async_trait]
-pub trait ModelRegistryStore: Send + Sync {
+pub trait ModelStore: Send + Sync {
     async fn create_registered_model(
         &self,
         name: &str,
@@ -243,7 +251,11 @@ pub trait ModelRegistryStore: Send + Sync {
     async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()>;
     /// The newest version per stage, restricted to `stages` when non-empty.
     async fn latest_versions(&self, name: &str, stages: &[String]) -> Result<Vec<ModelVersion>>;
+}
 
+/// Model versions, stages and aliases (with the history of their moves).
+#[async_trait]
+pub trait VersionStore: Send + Sync {
     /// Create a version with the next number: unique and never reused, also across replicas.
     async fn create_model_version(&self, v: NewModelVersion) -> Result<ModelVersion>;
     async fn get_model_version(&self, name: &str, version: i64) -> Result<ModelVersion>;
@@ -293,9 +305,9 @@ pub trait LoggedModelStore: Send + Sync {
 }
 
 /// Everything the registry needs: models, versions, aliases and logged models.
-pub trait RegistryStore: ModelRegistryStore + LoggedModelStore {}
+pub trait RegistryStore: ModelStore + VersionStore + LoggedModelStore {}
 
-impl<T: ModelRegistryStore + LoggedModelStore> RegistryStore for T {}
+impl<T: ModelStore + VersionStore + LoggedModelStore> RegistryStore for T {}
 
 /// The SQL store for SQLite and PostgreSQL.
 #[derive(Clone)]

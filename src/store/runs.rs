@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::builder::{OrderSpec, Sql, Target};
+use super::builder::{Search, SearchTarget, Side, Sql};
 use super::experiments::experiment_not_found;
 use super::writer;
 use super::*;
@@ -32,15 +32,49 @@ fn run_info_from_row(r: &AnyRow) -> Result<RunInfo> {
     })
 }
 
-fn metric_value(value: f64, is_nan: i64) -> MetricValue {
+pub(super) fn metric_value(value: f64, is_nan: i64) -> MetricValue {
     MetricValue(if is_nan != 0 { f64::NAN } else { value })
 }
 
-fn run_not_found(run_id: &str) -> Error {
+pub(super) fn run_not_found(run_id: &str) -> Error {
     Error::not_found(format!("Run with id={run_id} not found"))
 }
 
-/// Attribute columns a runs search may use: (column, numeric).
+/// Runs as searches read them: metrics through `latest_metrics`, datasets through the run's
+/// dataset inputs.
+pub(super) static TARGET: SearchTarget = SearchTarget {
+    table: "runs",
+    alias: "r",
+    columns: RUN_COLUMNS,
+    fields: &fields::RUNS,
+    sides: &[
+        Side {
+            entity: Entity::Metric,
+            table: "latest_metrics",
+            join: "{j}.run_uuid = r.run_uuid",
+            unique: true,
+        },
+        Side {
+            entity: Entity::Param,
+            table: "params",
+            join: "{j}.run_uuid = r.run_uuid",
+            unique: true,
+        },
+        Side {
+            entity: Entity::Tag,
+            table: "tags",
+            join: "{j}.run_uuid = r.run_uuid",
+            unique: true,
+        },
+        Side {
+            entity: Entity::Dataset,
+            table: "run_dataset_inputs",
+            join: "{j}.run_uuid = r.run_uuid",
+            unique: false,
+        },
+    ],
+    ne_includes_missing: false,
+};
 
 impl SqlStore {
     async fn check_run_active(
@@ -204,7 +238,7 @@ impl SqlStore {
         run_info_from_row(&row)
     }
 
-    async fn run_exists(&self, run_id: &str) -> Result<()> {
+    pub(super) async fn run_exists(&self, run_id: &str) -> Result<()> {
         sqlx::query("SELECT 1 FROM runs WHERE run_uuid = $1")
             .bind(run_id)
             .fetch_optional(&self.reader)
@@ -463,142 +497,6 @@ impl RunStore for SqlStore {
         Ok(())
     }
 
-    async fn metric_history(
-        &self,
-        run_id: &str,
-        key: &str,
-        max_results: i64,
-        offset: i64,
-    ) -> Result<Vec<Metric>> {
-        self.run_exists(run_id).await?;
-        let rows = sqlx::query(
-            "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = $1 AND key = $2 \
-             ORDER BY step, timestamp, value LIMIT $3 OFFSET $4",
-        )
-        .bind(run_id)
-        .bind(key)
-        .bind(max_results)
-        .bind(offset)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Metric {
-                    key: key.to_owned(),
-                    step: r.try_get(0)?,
-                    timestamp: r.try_get(1)?,
-                    value: metric_value(r.try_get(2)?, r.try_get(3)?),
-                    run_id: None,
-                })
-            })
-            .collect()
-    }
-
-    async fn metric_history_bulk_interval(
-        &self,
-        run_ids: &[String],
-        key: &str,
-        start_step: Option<i64>,
-        end_step: Option<i64>,
-        max_results: i64,
-    ) -> Result<Vec<Metric>> {
-        let mut out = Vec::new();
-        for run_id in run_ids {
-            self.run_exists(run_id).await?;
-            let mut s = Sql::new(self.dialect);
-            s.push("SELECT DISTINCT step FROM metrics WHERE run_uuid = ")
-                .str(run_id)
-                .push(" AND key = ")
-                .str(key);
-            if let Some(a) = start_step {
-                s.push(" AND step >= ").i64(a);
-            }
-            if let Some(b) = end_step {
-                s.push(" AND step <= ").i64(b);
-            }
-            s.push(" ORDER BY step");
-            let steps: Vec<i64> = s
-                .query()
-                .fetch_all(&self.reader)
-                .await?
-                .iter()
-                .map(|r| r.try_get(0))
-                .collect::<std::result::Result<_, _>>()?;
-            let sampled = crate::types::sample_steps(&steps, max_results.max(1) as usize);
-            if sampled.is_empty() {
-                continue;
-            }
-            let mut s = Sql::new(self.dialect);
-            s.push("SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = ")
-                .str(run_id)
-                .push(" AND key = ")
-                .str(key)
-                .push(" AND step IN ")
-                .i64_list(&sampled)
-                .push(" ORDER BY step, timestamp");
-            for r in s.query().fetch_all(&self.reader).await? {
-                out.push(Metric {
-                    key: key.to_owned(),
-                    step: r.try_get(0)?,
-                    timestamp: r.try_get(1)?,
-                    value: metric_value(r.try_get(2)?, r.try_get(3)?),
-                    run_id: Some(run_id.clone()),
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    async fn metric_downsample(
-        &self,
-        run_ids: &[String],
-        key: &str,
-        max_points: i64,
-    ) -> Result<Vec<Series>> {
-        use futures::TryStreamExt;
-        let mut out = Vec::new();
-        for run_id in run_ids {
-            self.run_exists(run_id).await?;
-            let total: i64 =
-                sqlx::query("SELECT COUNT(*) FROM metrics WHERE run_uuid = $1 AND key = $2")
-                    .bind(run_id.clone())
-                    .bind(key)
-                    .fetch_one(&self.reader)
-                    .await?
-                    .try_get(0)?;
-            // Streamed, so a long series never sits in memory whole.
-            let mut d = crate::types::Downsampler::new(
-                usize::try_from(total).unwrap_or(0),
-                max_points.max(4) as usize,
-            );
-            let mut rows = sqlx::query(
-                "SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = $1 AND key = $2 \
-                 ORDER BY step, timestamp",
-            )
-            .bind(run_id.clone())
-            .bind(key)
-            .fetch(&self.reader);
-            while let Some(r) = rows.try_next().await? {
-                d.push(Metric {
-                    key: key.to_owned(),
-                    step: r.try_get(0)?,
-                    timestamp: r.try_get(1)?,
-                    value: metric_value(r.try_get(2)?, r.try_get(3)?),
-                    run_id: None,
-                });
-            }
-            let (points, downsampled) = d.finish();
-            out.push(Series {
-                run_id: run_id.clone(),
-                key: key.to_owned(),
-                total_points: total,
-                downsampled,
-                points,
-            });
-        }
-        Ok(out)
-    }
-
     async fn search_runs(&self, q: &RunSearch) -> Result<Page<Run>> {
         if q.experiment_ids.is_empty() {
             return Ok(Page {
@@ -606,60 +504,34 @@ impl RunStore for SqlStore {
                 next_page_token: None,
             });
         }
-        let mut full = Sql::new(self.dialect);
-        let mut joins = String::new();
-        let spec = OrderSpec {
-            alias: "r",
-            fields: &fields::RUNS,
-            sides: &[
-                (
-                    Entity::Metric,
-                    "latest_metrics",
-                    "{j}.run_uuid = r.run_uuid",
-                    true,
-                ),
-                (Entity::Param, "params", "{j}.run_uuid = r.run_uuid", true),
-                (Entity::Tag, "tags", "{j}.run_uuid = r.run_uuid", true),
-            ],
-        };
-        let mut order = full.order_terms(&mut joins, &q.order_by, &spec)?;
         // Tie-breaks, as MLflow's: newest start first, then run id.
+        let mut tie_break = Vec::new();
         if !q
             .order_by
             .iter()
             .any(|o| o.entity == Entity::Attribute && o.key == "start_time")
         {
-            order.push("r.start_time DESC".into());
+            tie_break.push("r.start_time DESC".into());
         }
-        order.push("r.run_uuid ASC".into());
-        full.push("SELECT ")
-            .push(RUN_COLUMNS)
-            .push(" FROM runs r")
-            .push(&joins);
-        full.push(" WHERE r.experiment_id IN ")
-            .i64_list(&q.experiment_ids);
-        full.push(" AND r.lifecycle_stage IN ");
-        full.str_list(
-            &q.view
-                .stages()
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        );
-        if let Some(f) = &q.filter {
-            full.push(" AND ");
-            let t = Target {
-                alias: "r",
-                fields: &fields::RUNS,
-                tags: Some(("tags", "kv.run_uuid = r.run_uuid")),
-                params: Some(("params", "kv.run_uuid = r.run_uuid")),
-                metrics: Some(("latest_metrics", "kv.run_uuid = r.run_uuid")),
-                datasets: Some(("run_dataset_inputs", "kv.run_uuid = r.run_uuid")),
-                ne_includes_missing: false,
-            };
-            full.filter(&t, f)?;
-        }
-        full.order_and_page(&order, q.max_results, q.offset);
+        tie_break.push("r.run_uuid ASC".into());
+        let stages: Vec<String> = q.view.stages().iter().map(|s| s.to_string()).collect();
+        let full = Sql::search(
+            self.dialect,
+            &Search {
+                target: &TARGET,
+                scope: &|s: &mut Sql| {
+                    s.push("r.experiment_id IN ")
+                        .i64_list(&q.experiment_ids)
+                        .push(" AND r.lifecycle_stage IN ")
+                        .str_list(&stages);
+                },
+                filter: q.filter.as_ref(),
+                order_by: &q.order_by,
+                tie_break,
+                max_results: q.max_results,
+                offset: q.offset,
+            },
+        )?;
         let rows = full.query().fetch_all(&self.reader).await?;
         let infos: Vec<RunInfo> = rows.iter().map(run_info_from_row).collect::<Result<_>>()?;
         let Page {

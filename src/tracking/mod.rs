@@ -89,19 +89,16 @@ impl Tracking {
 
     pub async fn search_experiments(
         &self,
-        filter: Option<&str>,
-        order_by: &[String],
         view: ViewType,
-        max_results: Option<i64>,
-        page_token: Option<&str>,
+        req: &SearchRequest,
     ) -> Result<Page<Experiment>> {
-        let max_results = v::max_results(max_results.unwrap_or(1000), MAX_RESULTS_THRESHOLD)?;
+        let max_results = v::max_results(req.max_results.unwrap_or(1000), MAX_RESULTS_THRESHOLD)?;
         let q = ExperimentSearch {
-            filter: search::filter_for(&fields::EXPERIMENTS, filter)?,
+            filter: search::filter_for(&fields::EXPERIMENTS, req.filter.as_deref())?,
             view,
-            order_by: search::order_for(&fields::EXPERIMENTS, order_by)?,
+            order_by: search::order_for(&fields::EXPERIMENTS, &req.order_by)?,
             max_results,
-            offset: search::decode_page_token(page_token)? as i64,
+            offset: search::decode_page_token(req.page_token.as_deref())? as i64,
         };
         self.store.search_experiments(&q).await
     }
@@ -297,13 +294,10 @@ impl Tracking {
     pub async fn search_runs(
         &self,
         experiment_ids: &[String],
-        filter: Option<&str>,
         view: ViewType,
-        order_by: &[String],
-        max_results: Option<i64>,
-        page_token: Option<&str>,
+        req: &SearchRequest,
     ) -> Result<Page<Run>> {
-        let max_results = v::max_results(max_results.unwrap_or(1000), MAX_RESULTS_THRESHOLD)?;
+        let max_results = v::max_results(req.max_results.unwrap_or(1000), MAX_RESULTS_THRESHOLD)?;
         if experiment_ids.len() > MAX_SEARCH_EXPERIMENTS {
             return Err(Error::invalid(format!(
                 "Invalid value for experiment_ids: {} given; at most {MAX_SEARCH_EXPERIMENTS} may be searched at once.",
@@ -315,11 +309,11 @@ impl Tracking {
                 .iter()
                 .map(|e| parse_experiment_id(e))
                 .collect::<Result<_>>()?,
-            filter: search::filter_for(&fields::RUNS, filter)?,
+            filter: search::filter_for(&fields::RUNS, req.filter.as_deref())?,
             view,
-            order_by: search::order_for(&fields::RUNS, order_by)?,
+            order_by: search::order_for(&fields::RUNS, &req.order_by)?,
             max_results,
-            offset: search::decode_page_token(page_token)? as i64,
+            offset: search::decode_page_token(req.page_token.as_deref())? as i64,
         };
         self.store.search_runs(&q).await
     }

@@ -17,6 +17,16 @@ pub const LOGGED_MODELS_TAG: &str = "mlflow.log-model.history";
 /// The logged-model tag listing the registered versions made from it.
 pub const MODEL_VERSIONS_TAG: &str = "mlflow.modelVersions";
 
+/// What every search endpoint takes from its client: a filter, an ordering, a page size and a
+/// page token (each search adds what it needs beside these).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchRequest {
+    pub filter: Option<String>,
+    pub order_by: Vec<String>,
+    pub max_results: Option<i64>,
+    pub page_token: Option<String>,
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -1,6 +1,12 @@
-//! Shared test helpers: real stores on SQLite (temp dir) and PostgreSQL (a fresh database per
-//! test, dropped afterwards).
+//! Shared test helpers, for every integration test: real stores on SQLite (temp dir) and
+//! PostgreSQL (a fresh database per test, dropped afterwards), `weir server` / `weir models serve`
+//! child processes, raw HTTP, and (in [`serving`]) the serving router and bundled models.
+//!
+//! `WEIR_TEST_BACKENDS=sqlite` (or `postgres`) runs the store-touching tests on one backend only,
+//! e.g. on a machine without PostgreSQL.
 #![allow(dead_code)]
+
+pub mod serving;
 
 use std::sync::Arc;
 
@@ -45,12 +51,17 @@ impl TestStore {
         }
     }
 
-    /// Both backends, for conformance tests.
+    /// Both backends (or the ones `WEIR_TEST_BACKENDS` names), for conformance tests.
     pub async fn all() -> Vec<(&'static str, TestStore)> {
-        vec![
-            ("sqlite", TestStore::sqlite().await),
-            ("postgres", TestStore::postgres().await),
-        ]
+        let mut stores = Vec::new();
+        for b in backends() {
+            let t = match b {
+                "postgres" => TestStore::postgres().await,
+                _ => TestStore::sqlite().await,
+            };
+            stores.push((b, t));
+        }
+        stores
     }
 
     pub async fn cleanup(self) {
@@ -59,6 +70,26 @@ impl TestStore {
             drop_pg_database(&db).await;
         }
     }
+}
+
+/// The backends store-touching tests run on: both, unless `WEIR_TEST_BACKENDS` says
+/// `sqlite` or `postgres`.
+pub fn backends() -> Vec<&'static str> {
+    match std::env::var("WEIR_TEST_BACKENDS").as_deref() {
+        Ok("sqlite") => vec!["sqlite"],
+        Ok("postgres") | Ok("postgresql") => vec!["postgres"],
+        _ => vec!["sqlite", "postgres"],
+    }
+}
+
+/// Whether PostgreSQL tests run; when `WEIR_TEST_BACKENDS` leaves it out, a PostgreSQL-only
+/// test says so and returns.
+pub fn postgres_enabled(test: &str) -> bool {
+    let on = backends().contains(&"postgres");
+    if !on {
+        eprintln!("{test}: skipped, WEIR_TEST_BACKENDS leaves PostgreSQL out");
+    }
+    on
 }
 
 /// Create an empty database `weir_test_<random>`; returns its URI and name.

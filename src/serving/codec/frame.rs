@@ -358,17 +358,7 @@ pub fn frame_to_tensors(frame: &Frame, schema: &Schema) -> Result<Vec<Tensor>> {
             names.join(", ")
         )));
     };
-    let missing: Vec<String> = schema
-        .inputs
-        .iter()
-        .filter(|s| !columns.contains(&s.name))
-        .map(|s| format!("'{}'", s.name))
-        .collect();
-    if !missing.is_empty() {
-        return Err(
-            schema.schema_error(format!("Model is missing inputs [{}].", missing.join(", ")))
-        );
-    }
+    schema.require_inputs(|name| columns.iter().any(|c| c == name))?;
     (0..schema.inputs.len())
         .map(|i| {
             let (name, dtype, expected) = schema.tensor_spec(i);

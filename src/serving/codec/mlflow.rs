@@ -117,17 +117,7 @@ fn named_inputs(fields: &[(String, J)], schema: &Schema) -> Result<Vec<Tensor>> 
             schema.inputs[0].name
         )));
     }
-    let missing: Vec<String> = schema
-        .inputs
-        .iter()
-        .filter(|s| !fields.iter().any(|(k, _)| *k == s.name))
-        .map(|s| format!("'{}'", s.name))
-        .collect();
-    if !missing.is_empty() {
-        return Err(
-            schema.schema_error(format!("Model is missing inputs [{}].", missing.join(", ")))
-        );
-    }
+    schema.require_inputs(|name| fields.iter().any(|(k, _)| k == name))?;
     (0..schema.inputs.len())
         .map(|i| {
             let (name, ..) = schema.tensor_spec(i);

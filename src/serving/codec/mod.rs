@@ -143,6 +143,21 @@ impl Schema {
         self.too_many(format!("more than {n} values"))
     }
 
+    /// MLflow's error for inputs the request does not name (`present` says which it does).
+    pub(crate) fn require_inputs(&self, present: impl Fn(&str) -> bool) -> Result<()> {
+        let missing: Vec<String> = self
+            .inputs
+            .iter()
+            .filter(|s| !present(&s.name))
+            .map(|s| format!("'{}'", s.name))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(self.schema_error(format!("Model is missing inputs [{}].", missing.join(", "))))
+        }
+    }
+
     /// MLflow's rendering of the schema: `[Tensor('float32', (-1, 4))]`.
     pub fn describe(&self) -> String {
         let parts: Vec<String> = self
