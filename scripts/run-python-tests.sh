@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end suite: the real `mlflow` Python client (from PyPI) against a server on this machine.
 #
-#   scripts/run-python-tests.sh [--client 3|2|all] [--backend sqlite|postgresql|all]
+#   scripts/run-python-tests.sh [--client 3|2|29|3,2|all] [--backend sqlite|postgresql|all]
 #                               [--target weir|mlflow] [pytest args...]
 #
 # Defaults: --client all --backend sqlite --target weir.
-#   --client   which mlflow client drives the server: 3 (mlflow 3.17.2) or 2 (mlflow 2.22.5).
+#   --client   which mlflow client drives the server: 3 (mlflow 3.17.2), 2 (mlflow 2.22.5) or 29
+#              (mlflow 2.9.2, the seed's deployment image; it runs the tracking and registry flows,
+#              tests/python/test_tracking.py and test_registry.py, unless test paths are given).
 #   --backend  the server's store: sqlite (a file in a temp dir) or postgresql (a fresh database on
 #              127.0.0.1:5432, dropped afterwards; PostgreSQL is started if it is not running).
 #   --target   weir: ${WEIR_BIN:-${CARGO_TARGET_DIR:-target}/release/weir} (built with
@@ -35,7 +37,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-case "$clients" in 3 | 2) ;; all) clients="3 2" ;; *) echo "--client must be 3, 2 or all" >&2; exit 2 ;; esac
+[ "$clients" = all ] && clients="3,2,29"
+clients=${clients//,/ }
+for c in $clients; do
+  case "$c" in 3 | 2 | 29) ;; *) echo "--client must be 3, 2, 29, a comma list of them, or all" >&2; exit 2 ;; esac
+done
 case "$backends" in sqlite | postgresql) ;; all) backends="sqlite postgresql" ;;
   *) echo "--backend must be sqlite, postgresql or all" >&2; exit 2 ;; esac
 case "$target" in weir | mlflow) ;; *) echo "--target must be weir or mlflow" >&2; exit 2 ;; esac
@@ -46,9 +52,12 @@ cd "$repo"
 # --- venvs: mlflow3 is always needed (client 3, and the reference server for every client)
 echo "==> preparing venvs (scripts/venv.sh)"
 venv3=$(scripts/venv.sh mlflow3 tests/python/requirements-mlflow3.txt) || { echo "venv mlflow3 failed" >&2; exit 1; }
-venv2=""
+venv2="" venv29=""
 case " $clients " in *" 2 "*)
   venv2=$(scripts/venv.sh mlflow2 tests/python/requirements-mlflow2.txt) || { echo "venv mlflow2 failed" >&2; exit 1; } ;;
+esac
+case " $clients " in *" 29 "*)
+  venv29=$(scripts/venv.sh mlflow29 tests/python/requirements-mlflow29.txt) || { echo "venv mlflow29 failed" >&2; exit 1; } ;;
 esac
 
 # --- the server under test
@@ -84,9 +93,10 @@ esac
 
 # --- what to run: tests/python, unless test paths were given among the pytest args
 paths=(tests/python)
+paths29=(tests/python/test_tracking.py tests/python/test_registry.py)
 for a in "$@"; do
   case "$a" in -*) continue ;; esac
-  if [ -e "${a%%::*}" ]; then paths=(); break; fi
+  if [ -e "${a%%::*}" ]; then paths=(); paths29=(); break; fi
 done
 
 # --- run every combination
@@ -94,7 +104,12 @@ summaries=()
 total_pass=0 total_fail=0 total_skip=0
 overall=0
 for client in $clients; do
-  if [ "$client" = 3 ]; then venv=$venv3; else venv=$venv2; fi
+  run_paths=(${paths[@]+"${paths[@]}"})
+  case "$client" in
+    3) venv=$venv3 ;;
+    2) venv=$venv2 ;;
+    29) venv=$venv29; run_paths=(${paths29[@]+"${paths29[@]}"}) ;;
+  esac
   for backend in $backends; do
     label="client=$client backend=$backend target=$target"
     echo "==> $label"
@@ -102,7 +117,7 @@ for client in $clients; do
     start=$(date +%s)
     WEIR_TEST_TARGET=$target WEIR_TEST_BACKEND=$backend \
       WEIR_MLFLOW_SERVER_PYTHON="$venv3/bin/python" \
-      "$venv/bin/python" -m pytest ${paths[@]+"${paths[@]}"} --junitxml="$xml" "$@"
+      "$venv/bin/python" -m pytest ${run_paths[@]+"${run_paths[@]}"} --junitxml="$xml" "$@"
     rc=$?
     secs=$(($(date +%s) - start))
     counts=$("$venv/bin/python" - "$xml" <<'EOF'

@@ -49,6 +49,7 @@ fn mlflow_routes() -> Router<AppState> {
         .route("/runs/log-model", post(runs::log_model))
         .route("/runs/search", post(runs::search))
         .route("/metrics/get-history", get(runs::get_history))
+        .route("/metrics/get-history-bulk", get(runs::get_history_bulk))
         .route(
             "/metrics/get-history-bulk-interval",
             get(runs::get_history_bulk_interval),
@@ -119,6 +120,16 @@ fn mlflow_routes() -> Router<AppState> {
         )
 }
 
+/// Routes MLflow mounts only under `/ajax-api/2.0/mlflow`: the UI's own calls.
+fn mlflow_ajax_routes() -> Router<AppState> {
+    Router::new()
+        .route("/upload-artifact", post(artifacts::upload_run_artifact))
+        .route(
+            "/logged-models/{model_id}/artifacts/files",
+            get(logged_models::get_artifact),
+        )
+}
+
 /// The artifact proxy (mounted under `/api/2.0/mlflow-artifacts` and its `/ajax-api` mirror).
 fn artifact_routes() -> Router<AppState> {
     Router::new()
@@ -170,9 +181,9 @@ pub fn app(state: AppState) -> Router {
         .unwrap_or_else(|| Arc::new(Serving::empty()));
     let max_body = state.max_body_bytes;
     let security = state.security.clone();
-    Router::new()
+    let routes = Router::new()
         .nest("/api/2.0/mlflow", mlflow.clone())
-        .nest("/ajax-api/2.0/mlflow", mlflow)
+        .nest("/ajax-api/2.0/mlflow", mlflow.merge(mlflow_ajax_routes()))
         .nest(
             "/ajax-api/2.0/weir",
             weir_routes().route_layer(timed.clone()),
@@ -202,7 +213,92 @@ pub fn app(state: AppState) -> Router {
             crate::api::guard::guard,
         ))
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked));
+    // Runs before routing: `//model-versions/get-artifact` reaches its route, as on MLflow.
+    Router::new().fallback_service(tower::util::MapRequest::new(routes, collapse_slashes))
+}
+
+/// Routes whose path ends in a variable path (`{*path}`): slashes after these are the client's
+/// artifact path, kept as sent (werkzeug merges slashes only outside variable parts), so
+/// `artifacts//etc/passwd` stays an absolute path and is refused.
+const VERBATIM_TAILS: &[&str] = &[
+    "/artifacts/",
+    "/mpu/create/",
+    "/mpu/complete/",
+    "/mpu/abort/",
+    "/presigned/",
+];
+
+/// The path with each run of `/` made one, as werkzeug's `merge_slashes` matches routes: up to an
+/// artifact route's variable part, which is kept as sent.
+fn merge_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for (i, c) in path.char_indices() {
+        if c == '/' && out.ends_with('/') {
+            continue;
+        }
+        out.push(c);
+        if c == '/' {
+            let proxy = [
+                "/api/2.0/mlflow-artifacts",
+                "/ajax-api/2.0/mlflow-artifacts",
+            ]
+            .iter()
+            .find_map(|p| out.strip_prefix(p));
+            if proxy.is_some_and(|tail| VERBATIM_TAILS.contains(&tail)) {
+                out.push_str(&path[i + 1..]);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The request with its path's slashes merged ([`merge_slashes`]).
+fn collapse_slashes(mut req: axum::extract::Request) -> axum::extract::Request {
+    let uri = req.uri();
+    if !uri.path().contains("//") {
+        return req;
+    }
+    let mut path = merge_slashes(uri.path());
+    if let Some(q) = uri.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let mut parts = uri.clone().into_parts();
+    if let Ok(pq) = path.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(u) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = u;
+        }
+    }
+    req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_slashes;
+
+    #[test]
+    fn slashes_merge_outside_artifact_paths() {
+        assert_eq!(
+            merge_slashes("//model-versions/get-artifact"),
+            "/model-versions/get-artifact"
+        );
+        assert_eq!(
+            merge_slashes("//api/2.0/mlflow///experiments/get"),
+            "/api/2.0/mlflow/experiments/get"
+        );
+        assert_eq!(
+            merge_slashes("/api/2.0/mlflow-artifacts/artifacts//etc/passwd"),
+            "/api/2.0/mlflow-artifacts/artifacts//etc/passwd"
+        );
+        assert_eq!(
+            merge_slashes("//ajax-api//2.0/mlflow-artifacts//mpu/create//x//y"),
+            "/ajax-api/2.0/mlflow-artifacts/mpu/create//x//y"
+        );
+        assert_eq!(merge_slashes("/a//b"), "/a/b");
+    }
 }
 
 /// A handler that panicked: 500 in MLflow's shape, the same on both roles.

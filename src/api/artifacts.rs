@@ -271,3 +271,48 @@ pub async fn get_run_artifact(State(s): State<AppState>, f: Fields) -> Result<Re
     let (repo, base) = s.artifacts.resolve(&run.info.artifact_uri).await?;
     download(repo.as_ref(), &base.join(&sub)).await
 }
+
+/// The most one `upload-artifact` request may carry (MLflow's limit for this UI route).
+const MAX_UI_UPLOAD: usize = 10 * 1024 * 1024;
+
+/// `POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid&path` with the file as the raw body: the
+/// UI's upload into a run's artifacts, checked in MLflow's order before the run is looked up.
+pub async fn upload_run_artifact(State(s): State<AppState>, req: Request) -> Result<Response> {
+    let f = Fields::from_query(req.uri().query().unwrap_or(""));
+    let run_id = f
+        .str("run_uuid")?
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::invalid("Request must specify run_uuid."))?;
+    let path = f
+        .str("path")?
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::invalid("Request must specify path."))?;
+    let path = safe_path(&path)?;
+    if path.is_root() {
+        return Err(Error::invalid("Invalid path"));
+    }
+    let too_large = || Error::invalid("Artifact size is too large. Max size is 10MB.");
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_UI_UPLOAD as u64) {
+        return Err(too_large());
+    }
+    let data = match axum::body::to_bytes(req.into_body(), MAX_UI_UPLOAD).await {
+        Ok(d) => d,
+        Err(_) => return Err(too_large()),
+    };
+    if data.is_empty() {
+        return Err(Error::invalid("Request must specify data."));
+    }
+    let run = s.tracking.get_run(&run_id).await?;
+    let (repo, base) = s
+        .artifacts
+        .resolve_for_write(&run.info.artifact_uri)
+        .await?;
+    let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(data) }));
+    repo.put(&base.join(&path), body).await?;
+    Ok(empty())
+}

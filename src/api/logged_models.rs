@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{empty, ok, Fields};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::registry::LoggedModelQuery;
 use crate::search::OrderBy;
 use crate::state::AppState;
@@ -111,6 +111,11 @@ pub async fn search(State(s): State<AppState>, f: Fields) -> Result<Response> {
         .search_logged_models(LoggedModelQuery {
             experiment_ids: f.str_list("experiment_ids")?,
             filter: f.str("filter")?,
+            datasets: f
+                .obj_list("datasets")?
+                .iter()
+                .map(|d| Ok((d.str("dataset_name")?, d.str("dataset_digest")?)))
+                .collect::<Result<_>>()?,
             order_by: order_by(&f)?,
             max_results: f.i64("max_results")?,
             page_token: f.str("page_token")?,
@@ -136,4 +141,23 @@ pub async fn list_artifacts(
         return Ok(empty());
     }
     ok(json!({ "root_uri": m.info.artifact_uri, "files": files }))
+}
+
+/// `GET /ajax-api/2.0/mlflow/logged-models/{id}/artifacts/files?artifact_file_path=`: one file
+/// of a logged model, as a download (the UI's model page).
+pub async fn get_artifact(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    f: Fields,
+) -> Result<Response> {
+    let file = f
+        .str("artifact_file_path")?
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            Error::bad_request("Request must include the \"artifact_file_path\" query parameter.")
+        })?;
+    let file = crate::artifacts::safe_path(&file)?;
+    let m = s.registry.store.get_logged_model(&id).await?;
+    let (repo, base) = s.artifacts.resolve(&m.info.artifact_uri).await?;
+    super::artifacts::download(repo.as_ref(), &base.join(&file)).await
 }

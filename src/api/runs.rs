@@ -15,27 +15,15 @@ fn run_id(f: &Fields) -> Result<String> {
     f.req_str_any(&["run_id", "run_uuid"])
 }
 
-/// A metric from a request body, with MLflow's messages for bad values.
+/// A metric from a request body, its fields checked in MLflow's order (key, value, timestamp,
+/// step) with MLflow's messages.
 fn metric(f: &Fields) -> Result<NewMetric> {
     let key = f.req_str("key")?;
+    let value = f.f64("value")?.ok_or_else(|| Error::missing("value"))?;
     let timestamp = f
         .i64("timestamp")?
         .ok_or_else(|| Error::missing("timestamp"))?;
-    let value = match f.f64("value") {
-        Ok(Some(v)) => v,
-        Ok(None) => return Err(Error::missing("value")),
-        Err(_) => {
-            let shown = f.raw("value").map(|v| v.to_string()).unwrap_or_default();
-            return Err(Error::invalid(format!(
-                "Got invalid value {shown} for metric '{key}' (timestamp={timestamp}). Please specify value as a valid double (64-bit floating point)"
-            )));
-        }
-    };
-    let step = f.i64("step").map_err(|_| {
-        Error::invalid(format!(
-            "Got invalid step for metric '{key}' (value={value}). Step must be a valid long (64-bit integer)."
-        ))
-    })?;
+    let step = f.i64("step")?;
     Ok(NewMetric {
         key,
         value,
@@ -45,6 +33,30 @@ fn metric(f: &Fields) -> Result<NewMetric> {
         dataset_name: f.str("dataset_name")?,
         dataset_digest: f.str("dataset_digest")?,
     })
+}
+
+/// log-batch's presence checks, as MLflow runs them before anything else: every metric's key,
+/// value and timestamp, every param's and tag's key, named by their path (`metrics[0].key`).
+fn batch_fields_present(f: &Fields) -> Result<()> {
+    for (list, required) in [
+        ("metrics", &["key", "value", "timestamp"][..]),
+        ("params", &["key"][..]),
+        ("tags", &["key"][..]),
+    ] {
+        for (i, item) in f.obj_list(list)?.iter().enumerate() {
+            for k in required {
+                let present = match item.raw(k) {
+                    None => false,
+                    Some(serde_json::Value::String(s)) => !s.is_empty(),
+                    Some(_) => true,
+                };
+                if !present {
+                    return Err(Error::missing(&format!("{list}[{i}].{k}")));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn create(State(s): State<AppState>, f: Fields) -> Result<Response> {
@@ -86,27 +98,29 @@ pub async fn restore(State(s): State<AppState>, f: Fields) -> Result<Response> {
     Ok(empty())
 }
 
+/// A `{run_id, key, value}` body, checked in MLflow's order.
+fn run_key_value(f: &Fields) -> Result<(String, KeyValue)> {
+    let run = run_id(f)?;
+    let kv = KeyValue::new(f.req_str("key")?, f.str("value")?.unwrap_or_default());
+    Ok((run, kv))
+}
+
 pub async fn log_parameter(State(s): State<AppState>, f: Fields) -> Result<Response> {
-    let p = KeyValue::new(f.req_str("key")?, f.str("value")?.unwrap_or_default());
-    s.tracking
-        .log_batch(&run_id(&f)?, vec![], vec![p], vec![])
-        .await?;
+    let (run, p) = run_key_value(&f)?;
+    s.tracking.log_batch(&run, vec![], vec![p], vec![]).await?;
     Ok(empty())
 }
 
 pub async fn log_metric(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let run = run_id(&f)?;
     let m = metric(&f)?;
-    s.tracking
-        .log_batch(&run_id(&f)?, vec![m], vec![], vec![])
-        .await?;
+    s.tracking.log_batch(&run, vec![m], vec![], vec![]).await?;
     Ok(empty())
 }
 
 pub async fn set_tag(State(s): State<AppState>, f: Fields) -> Result<Response> {
-    let t = KeyValue::new(f.req_str("key")?, f.str("value")?.unwrap_or_default());
-    s.tracking
-        .log_batch(&run_id(&f)?, vec![], vec![], vec![t])
-        .await?;
+    let (run, t) = run_key_value(&f)?;
+    s.tracking.log_batch(&run, vec![], vec![], vec![t]).await?;
     Ok(empty())
 }
 
@@ -119,6 +133,7 @@ pub async fn delete_tag(State(s): State<AppState>, f: Fields) -> Result<Response
 
 pub async fn log_batch(State(s): State<AppState>, f: Fields) -> Result<Response> {
     let run_id = run_id(&f)?;
+    batch_fields_present(&f)?;
     let metrics = f
         .obj_list("metrics")?
         .iter()
@@ -229,6 +244,42 @@ pub async fn get_history(State(s): State<AppState>, f: Fields) -> Result<Respons
 
 /// Most runs one bulk request may name (MLflow's limit).
 const MAX_BULK_RUNS: usize = 100;
+/// Most points per run bulk-interval history returns, and its default (MLflow's).
+const MAX_RESULTS_PER_RUN: i64 = 2500;
+/// Most points get-history-bulk returns, and its default (MLflow's).
+const MAX_HISTORY_BULK_RESULTS: i64 = 25_000;
+
+/// `GET /ajax-api/2.0/mlflow/metrics/get-history-bulk?run_id=..&metric_key=`: every run's
+/// history of one metric, by run id, then timestamp, step and value (the UI's older call).
+pub async fn get_history_bulk(State(s): State<AppState>, f: Fields) -> Result<Response> {
+    let mut run_ids = f.str_list("run_id")?;
+    if run_ids.is_empty() {
+        return Err(Error::invalid(
+            "GetMetricHistoryBulk request must specify at least one run_id.",
+        ));
+    }
+    if run_ids.len() > MAX_BULK_RUNS {
+        return Err(Error::invalid(format!(
+            "GetMetricHistoryBulk request cannot specify more than {MAX_BULK_RUNS} run_ids. Received {} run_ids.",
+            run_ids.len()
+        )));
+    }
+    let key = f
+        .str("metric_key")?
+        .ok_or_else(|| Error::invalid("GetMetricHistoryBulk request must specify a metric_key."))?;
+    let max = f
+        .i64("max_results")?
+        .unwrap_or(MAX_HISTORY_BULK_RESULTS)
+        .clamp(0, MAX_HISTORY_BULK_RESULTS);
+    run_ids.sort();
+    run_ids.dedup();
+    let metrics = s
+        .tracking
+        .store
+        .metric_history_bulk(&run_ids, &key, max)
+        .await?;
+    ok(json!({ "metrics": metrics }))
+}
 
 /// The run ids of a bulk request, each once (a repeated id would repeat its work).
 fn bulk_run_ids(f: &Fields) -> Result<Vec<String>> {
@@ -249,19 +300,25 @@ fn bulk_run_ids(f: &Fields) -> Result<Vec<String>> {
 
 pub async fn get_history_bulk_interval(State(s): State<AppState>, f: Fields) -> Result<Response> {
     let run_ids = bulk_run_ids(&f)?;
-    let max = f.i64("max_results")?.unwrap_or(320);
-    if !(1..=2500).contains(&max) {
+    let max = f.i64("max_results")?.unwrap_or(MAX_RESULTS_PER_RUN);
+    if !(1..=MAX_RESULTS_PER_RUN).contains(&max) {
         return Err(Error::invalid(format!(
-            "max_results must be between 1 and 2500. Received {max}."
+            "max_results must be between 1 and {MAX_RESULTS_PER_RUN}. Received {max}."
         )));
     }
     let (start, end) = (f.i64("start_step")?, f.i64("end_step")?);
-    if let (Some(a), Some(b)) = (start, end) {
-        if a > b {
+    match (start, end) {
+        (Some(a), Some(b)) if a > b => {
             return Err(Error::invalid(format!(
                 "end_step must be greater than start_step. Found start_step={a} and end_step={b}."
-            )));
+            )))
         }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(Error::invalid(
+                "If either start step or end step are specified, both must be specified.",
+            ))
+        }
+        _ => {}
     }
     let metrics = s
         .tracking

@@ -91,6 +91,31 @@ impl UriParts<'_> {
     }
 }
 
+/// A relative local location made absolute against `cwd`, as MLflow stores an experiment's
+/// `artifact_location` (`resolve_uri_if_local`): `my_location` becomes `<cwd>/my_location` and
+/// `file:rel` becomes `file://<cwd>/rel`; absolute paths and other schemes stay as written.
+pub fn absolute_if_local(uri: &str, cwd: &std::path::Path) -> String {
+    let parts = split_uri(uri);
+    let join = |rel: &str| {
+        // Like pathlib: empty and `.` segments vanish, `..` stays.
+        let mut out = cwd.to_string_lossy().trim_end_matches('/').to_owned();
+        for seg in rel.split('/').filter(|s| !s.is_empty() && *s != ".") {
+            out.push('/');
+            out.push_str(seg);
+        }
+        out
+    };
+    match parts.scheme.as_str() {
+        "" if !uri.starts_with('/') => join(uri),
+        "file" if parts.netloc.is_empty() && !parts.path.starts_with('/') => {
+            let rest = &uri["file:".len()..];
+            let tail = &rest[parts.path.len()..];
+            format!("file://{}{tail}", join(parts.path))
+        }
+        _ => uri.to_owned(),
+    }
+}
+
 /// MLflow's artifact proxy route, as it appears in proxy URLs.
 pub const PROXY_ROUTE: &str = "/api/2.0/mlflow-artifacts/artifacts";
 
@@ -287,6 +312,25 @@ pub fn outside_roots(uri: &str) -> Error {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn relative_locations_become_absolute_like_mlflow() {
+        use super::absolute_if_local as abs;
+        let cwd = std::path::Path::new("/tmp");
+        assert_eq!(abs("my_location", cwd), "/tmp/my_location");
+        assert_eq!(abs("./a/../b", cwd), "/tmp/a/../b");
+        assert_eq!(abs("file:rel/x", cwd), "file:///tmp/rel/x");
+        assert_eq!(abs("file:./x?q=1", cwd), "file:///tmp/x?q=1");
+        for kept in [
+            "/abs",
+            "file:///abs",
+            "s3://b/k",
+            "mlflow-artifacts:/x",
+            "file://localhost/rel",
+        ] {
+            assert_eq!(abs(kept, cwd), kept);
+        }
+    }
+
     use super::*;
 
     #[test]

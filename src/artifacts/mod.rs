@@ -173,25 +173,53 @@ pub fn check_upload_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The content type MLflow's server guesses from a file name.
+/// Extensions (or whole extension-less names) MLflow serves as `text/plain`, compared as written.
+const TEXT_EXTENSIONS: &[&str] = &[
+    "txt",
+    "log",
+    "err",
+    "cfg",
+    "conf",
+    "cnf",
+    "cf",
+    "ini",
+    "properties",
+    "prop",
+    "hocon",
+    "toml",
+    "yaml",
+    "yml",
+    "xml",
+    "json",
+    "js",
+    "py",
+    "py3",
+    "csv",
+    "tsv",
+    "md",
+    "rst",
+    "ipynb",
+    "MLmodel",
+    "mlproject",
+];
+
+/// Extensions a browser would run or render as a page: always `text/plain`, so a downloaded
+/// artifact never executes on the server's origin (stricter than MLflow, which sends `text/html`).
+const ACTIVE_EXTENSIONS: &[&str] = &["html", "htm", "xhtml", "svg", "mjs", "js", "xml"];
+
+/// The content type MLflow's server guesses from a file name: its text list first (the
+/// extension, or the whole name when it has none), then the usual table, else
+/// `application/octet-stream`.
 pub fn guess_content_type(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    // MLflow serves these as text/plain so browsers show them instead of running them.
-    if [".html", ".htm", ".js", ".svg", ".xml", ".mjs"]
-        .iter()
-        .any(|e| lower.ends_with(e))
-    {
-        return "text/plain".into();
-    }
-    if lower == "mlmodel"
-        || lower.ends_with(".yaml")
-        || lower.ends_with(".yml")
-        || lower.ends_with(".txt")
-        || lower.ends_with(".json")
-        || lower.ends_with(".csv")
-        || lower.ends_with(".md")
-        || lower.ends_with(".log")
-        || lower.ends_with(".py")
+    let name = name.rsplit('/').next().unwrap_or(name);
+    // Like Python's splitext: a leading dot starts a name, not an extension.
+    let ext = match name.rfind('.') {
+        Some(i) if name[..i].chars().any(|c| c != '.') => &name[i + 1..],
+        _ => "",
+    };
+    let ext = if ext.is_empty() { name } else { ext };
+    if TEXT_EXTENSIONS.contains(&ext)
+        || ACTIVE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str())
     {
         return "text/plain".into();
     }
@@ -204,6 +232,18 @@ pub fn guess_content_type(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_missing_segments_are_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        assert_eq!(creatable(&root.join("a/b")), Some(root.join("a/b")));
+        assert_eq!(creatable(&root), Some(root.clone()));
+        std::fs::create_dir(root.join("x")).unwrap();
+        assert_eq!(creatable(&root.join("x/../y")), Some(root.join("y")));
+        assert_eq!(creatable(&root.join("missing/../../etc")), None);
+        assert_eq!(creatable(&root.join("a/../../b")), None);
+    }
 
     #[test]
     fn traversal_is_refused() {
@@ -249,6 +289,11 @@ mod tests {
         assert_eq!(guess_content_type("x.json"), "text/plain");
         assert_eq!(guess_content_type("page.html"), "text/plain");
         assert_eq!(guess_content_type("model.pkl"), "application/octet-stream");
+        assert_eq!(guess_content_type("mlproject"), "text/plain");
+        assert_eq!(guess_content_type("dir/settings.hocon"), "text/plain");
+        assert_eq!(guess_content_type("notes.rst"), "text/plain");
+        assert_eq!(guess_content_type("pic.SVG"), "text/plain");
+        assert_eq!(guess_content_type(".bashrc"), "application/octet-stream");
     }
 }
 
@@ -309,6 +354,20 @@ impl Artifacts {
 
     /// The repository holding `uri`, and the path of `uri` in it.
     pub async fn resolve(&self, uri: &str) -> Result<(Arc<dyn ArtifactRepo>, RelPath)> {
+        self.resolve_inner(uri, false).await
+    }
+
+    /// [`Artifacts::resolve`] for writing: a local location under the server's storage that does
+    /// not exist yet (a new run's directory under a `file://` root) is created first.
+    pub async fn resolve_for_write(&self, uri: &str) -> Result<(Arc<dyn ArtifactRepo>, RelPath)> {
+        self.resolve_inner(uri, true).await
+    }
+
+    async fn resolve_inner(
+        &self,
+        uri: &str,
+        create: bool,
+    ) -> Result<(Arc<dyn ArtifactRepo>, RelPath)> {
         if let Some((_, path)) = location::proxied_path(uri) {
             return Ok((self.proxied()?.clone(), safe_path(&decode(path)?)?));
         }
@@ -347,7 +406,21 @@ impl Artifacts {
         if !dir.is_absolute() {
             return Err(Error::invalid(format!("Unsupported artifact URI '{uri}'")));
         }
-        let canonical = dir.canonicalize().ok();
+        let mut canonical = dir.canonicalize().ok();
+        if canonical.is_none() && create {
+            // Created only where it provably lands: an existing ancestor, made canonical, plus
+            // plain segments (no `..` to climb out of the roots once created).
+            let probe = creatable(dir).ok_or_else(|| location::outside_roots(uri))?;
+            if let Some(roots) = &self.roots {
+                if !roots.allows_local(&probe) {
+                    return Err(location::outside_roots(uri));
+                }
+            }
+            tokio::fs::create_dir_all(&probe)
+                .await
+                .map_err(|e| Error::internal("creating an artifact directory", e))?;
+            canonical = Some(probe);
+        }
         if let Some(roots) = &self.roots {
             // A location that does not exist yet is checked as written.
             let probe = canonical.clone().unwrap_or_else(|| dir.to_path_buf());
@@ -359,6 +432,32 @@ impl Artifacts {
             .map_err(|_| Error::not_found(format!("No such artifact location: '{uri}'")))?;
         Ok((Arc::new(repo), RelPath::root()))
     }
+}
+
+/// `dir` as it would be once created: its nearest existing ancestor made canonical, joined with
+/// the missing segments, which must all be plain names. `None` when a missing segment is `..`.
+fn creatable(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    use std::path::Component;
+    let mut missing = Vec::new();
+    let mut at = dir;
+    let base = loop {
+        if let Ok(c) = at.canonicalize() {
+            break c;
+        }
+        let name = at.file_name()?;
+        missing.push(name.to_owned());
+        at = at.parent()?;
+    };
+    // `file_name` skips `.` and stops at `..`: check what was peeled off really is plain.
+    let peeled: std::path::PathBuf = missing.iter().rev().collect();
+    if !peeled
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+        || !dir.ends_with(&peeled)
+    {
+        return None;
+    }
+    Some(base.join(peeled))
 }
 
 fn decode(s: &str) -> Result<String> {

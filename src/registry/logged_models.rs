@@ -3,7 +3,7 @@
 use super::Registry;
 use crate::error::{Error, Result};
 use crate::search::{self, fields, OrderBy};
-use crate::store::{LoggedModelSearch, NewLoggedModel};
+use crate::store::{DatasetFilter, LoggedModelSearch, NewLoggedModel};
 use crate::tracking::{parse_experiment_id, validation};
 use crate::types::*;
 
@@ -12,6 +12,8 @@ use crate::types::*;
 pub struct LoggedModelQuery {
     pub experiment_ids: Vec<String>,
     pub filter: Option<String>,
+    /// `(dataset_name, dataset_digest)` pairs from the request's `datasets`.
+    pub datasets: Vec<(Option<String>, Option<String>)>,
     pub order_by: Vec<OrderBy>,
     pub max_results: Option<i64>,
     pub page_token: Option<String>,
@@ -64,6 +66,16 @@ impl Registry {
                 "Invalid value {max} for parameter 'max_results'"
             )));
         }
+        let datasets = req
+            .datasets
+            .into_iter()
+            .map(|(name, digest)| match name.filter(|n| !n.is_empty()) {
+                Some(name) => Ok(DatasetFilter { name, digest }),
+                None => Err(Error::invalid(
+                    "`dataset_name` in the `datasets` clause must be specified.",
+                )),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut order = req.order_by;
         for o in &mut order {
             fields::LOGGED_MODELS.validate_order(o)?;
@@ -77,6 +89,7 @@ impl Registry {
                 .map(|e| parse_experiment_id(e))
                 .collect::<Result<_>>()?,
             filter: search::filter_for(&fields::LOGGED_MODELS, req.filter.as_deref())?,
+            datasets,
             order_by: order,
             max_results: max,
             offset,

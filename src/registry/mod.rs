@@ -44,9 +44,11 @@ pub struct Registry {
 }
 
 pub fn parse_version(v: &str) -> Result<i64> {
-    v.trim()
-        .parse::<i64>()
-        .map_err(|_| Error::invalid(format!("Model version must be an integer, got '{v}'")))
+    v.trim().parse::<i64>().map_err(|_| {
+        Error::invalid(format!(
+            "Parameter 'version' must be an integer, got '{v}'."
+        ))
+    })
 }
 
 pub(crate) fn validate_model_name(name: &str) -> Result<()> {

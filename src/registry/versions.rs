@@ -205,7 +205,7 @@ impl Registry {
     }
 
     /// Record on a logged model which registered versions came from it (`mlflow.modelVersions`,
-    /// a JSON list of `{"name", "version"}`).
+    /// a JSON list of `{"name", "version"}`, as MLflow's `json.dumps` writes it).
     async fn tag_logged_model_with_version(
         &self,
         model_id: &str,
@@ -213,6 +213,8 @@ impl Registry {
         version: &str,
     ) -> Result<()> {
         let lm = self.store.get_logged_model(model_id).await?;
+        // As MLflow writes it: the version a number, the list in `json.dumps`'s spacing.
+        let version: i64 = parse_version(version)?;
         let entry = serde_json::json!({"name": name, "version": version});
         let mut list: Vec<serde_json::Value> = lm
             .info
@@ -221,11 +223,18 @@ impl Registry {
             .find(|t| t.key == MODEL_VERSIONS_TAG)
             .and_then(|t| serde_json::from_str(&t.value).ok())
             .unwrap_or_default();
+        // Entries older Weir releases wrote with the version as a string.
+        for e in &mut list {
+            if let Some(v) = e.get("version").and_then(|v| v.as_str()) {
+                if let Ok(n) = v.parse::<i64>() {
+                    e["version"] = n.into();
+                }
+            }
+        }
         if !list.contains(&entry) {
             list.push(entry);
         }
-        let value = serde_json::to_string(&list)
-            .map_err(|e| Error::internal("encoding mlflow.modelVersions", e))?;
+        let value = crate::types::pyjson::dumps(&serde_json::Value::Array(list));
         self.store
             .set_logged_model_tags(model_id, &[KeyValue::new(MODEL_VERSIONS_TAG, value)])
             .await

@@ -401,7 +401,7 @@ pub fn order_for(schema: &Schema, terms: &[String]) -> Result<Vec<OrderBy>> {
             terms.len()
         )));
     }
-    terms
+    let order: Vec<OrderBy> = terms
         .iter()
         .filter(|t| !t.trim().is_empty())
         .map(|t| {
@@ -412,7 +412,20 @@ pub fn order_for(schema: &Schema, terms: &[String]) -> Result<Vec<OrderBy>> {
             schema.validate_order(&mut o)?;
             Ok(o)
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    for (i, o) in order.iter().enumerate() {
+        if order[..i]
+            .iter()
+            .any(|p| p.entity == o.entity && p.key == o.key)
+        {
+            let shown: Vec<String> = terms.iter().map(|t| format!("'{t}'")).collect();
+            return Err(Error::invalid(format!(
+                "`order_by` contains duplicate fields: [{}]",
+                shown.join(", ")
+            )));
+        }
+    }
+    Ok(order)
 }
 
 /// Opaque page tokens: base64 of `{"offset": N}`, as MLflow's.

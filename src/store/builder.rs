@@ -316,6 +316,8 @@ pub(super) struct Search<'a> {
     pub tie_break: Vec<String>,
     pub max_results: i64,
     pub offset: i64,
+    /// A condition every metric comparison adds over its row `kv` (logged models' `datasets`).
+    pub metric_scope: Option<&'a dyn Fn(&mut Sql)>,
 }
 
 impl Sql {
@@ -338,7 +340,7 @@ impl Sql {
         (q.scope)(&mut s);
         if let Some(f) = q.filter {
             s.push(" AND ");
-            s.filter(t, f)?;
+            s.filter(t, f, q.metric_scope)?;
         }
         s.order_and_page(&order, q.max_results, q.offset);
         Ok(s)
@@ -346,8 +348,13 @@ impl Sql {
 }
 
 impl Sql {
-    /// Compile a filter expression.
-    pub fn filter(&mut self, t: &SearchTarget, e: &crate::search::Expr) -> Result<()> {
+    /// Compile a filter expression, each metric comparison also meeting `metric_scope`.
+    pub fn filter(
+        &mut self,
+        t: &SearchTarget,
+        e: &crate::search::Expr,
+        metric_scope: Option<&dyn Fn(&mut Sql)>,
+    ) -> Result<()> {
         use crate::search::Expr;
         match e {
             Expr::And(v) | Expr::Or(v) => {
@@ -361,16 +368,21 @@ impl Sql {
                     if i > 0 {
                         self.push(joiner);
                     }
-                    self.filter(t, x)?;
+                    self.filter(t, x, metric_scope)?;
                 }
                 self.push(")");
                 Ok(())
             }
-            Expr::Cmp(c) => self.comparison(t, c),
+            Expr::Cmp(c) => self.comparison(t, c, metric_scope),
         }
     }
 
-    fn comparison(&mut self, t: &SearchTarget, c: &Comparison) -> Result<()> {
+    fn comparison(
+        &mut self,
+        t: &SearchTarget,
+        c: &Comparison,
+        metric_scope: Option<&dyn Fn(&mut Sql)>,
+    ) -> Result<()> {
         let unsupported = || {
             Error::invalid(format!(
                 "Unsupported {} filter on '{}'",
@@ -398,14 +410,14 @@ impl Sql {
                         ..c.clone()
                     };
                     self.push("NOT ");
-                    return self.key_value_exists(table, cond, &eq, false);
+                    return self.key_value_exists(table, cond, &eq, false, None);
                 }
-                self.key_value_exists(table, cond, c, false)
+                self.key_value_exists(table, cond, c, false, None)
             }
             Entity::Metric => {
                 let side = t.side(Entity::Metric).ok_or_else(unsupported)?;
                 let cond = side.join.replace("{j}", "kv");
-                self.key_value_exists(side.table, &cond, c, true)
+                self.key_value_exists(side.table, &cond, c, true, metric_scope)
             }
             Entity::Dataset => {
                 let side = t.side(Entity::Dataset).ok_or_else(unsupported)?;
@@ -435,6 +447,7 @@ impl Sql {
         cond: &str,
         c: &Comparison,
         numeric: bool,
+        scope: Option<&dyn Fn(&mut Sql)>,
     ) -> Result<()> {
         let negate = c.op == Op::IsNull;
         self.push(if negate {
@@ -455,6 +468,10 @@ impl Sql {
             } else {
                 self.text_cmp("kv.value", c.op, &c.value)?;
             }
+        }
+        if let Some(scope) = scope {
+            self.push(" AND ");
+            scope(self);
         }
         self.push(")");
         Ok(())
@@ -537,7 +554,7 @@ mod tests {
         let t = &super::super::runs::TARGET;
         let e =
             crate::search::parse_filter("params.p = 'x'' OR 1=1 --' and metrics.m > 2").unwrap();
-        s.filter(t, &e).unwrap();
+        s.filter(t, &e, None).unwrap();
         assert!(!s.text.contains("OR 1=1"), "{}", s.text);
         assert_eq!(s.args.len(), 4);
     }

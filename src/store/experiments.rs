@@ -195,6 +195,7 @@ impl ExperimentStore for SqlStore {
                 tie_break,
                 max_results: q.max_results,
                 offset: q.offset,
+                metric_scope: None,
             },
         )?;
         let rows = full.query().fetch_all(&self.reader).await?;

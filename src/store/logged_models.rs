@@ -259,11 +259,17 @@ impl LoggedModelStore for SqlStore {
     async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         self.logged_model_active(&mut tx, model_id).await?;
-        sqlx::query("DELETE FROM logged_model_tags WHERE model_id = $1 AND key = $2")
+        let deleted = sqlx::query("DELETE FROM logged_model_tags WHERE model_id = $1 AND key = $2")
             .bind(model_id)
             .bind(key)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(Error::not_found(format!(
+                "No tag with key '{key}' found for model with ID '{model_id}'."
+            )));
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -298,6 +304,12 @@ impl LoggedModelStore for SqlStore {
             tie_break.push("lm.creation_timestamp_ms DESC".into());
         }
         tie_break.push("lm.model_id ASC".into());
+        let on_datasets = |s: &mut Sql| datasets_condition(s, &q.datasets);
+        let metric_filtered = q.filter.as_ref().is_some_and(|f| {
+            f.comparisons()
+                .iter()
+                .any(|c| c.entity == crate::search::Entity::Metric)
+        });
         let s = Sql::search(
             self.dialect,
             &Search {
@@ -308,12 +320,27 @@ impl LoggedModelStore for SqlStore {
                         s.push(" AND lm.experiment_id IN ")
                             .i64_list(&q.experiment_ids);
                     }
+                    // Without a metric filter to carry them, datasets keep the models with any
+                    // metric on one of them.
+                    if !q.datasets.is_empty() && !metric_filtered {
+                        s.push(
+                            " AND EXISTS (SELECT 1 FROM logged_model_metrics kv \
+                             WHERE kv.model_id = lm.model_id AND ",
+                        );
+                        on_datasets(s);
+                        s.push(")");
+                    }
                 },
                 filter: q.filter.as_ref(),
                 order_by: &q.order_by,
                 tie_break,
                 max_results: q.max_results,
                 offset: q.offset,
+                metric_scope: if q.datasets.is_empty() {
+                    None
+                } else {
+                    Some(&on_datasets)
+                },
             },
         )?;
         let rows = s.query().fetch_all(&self.reader).await?;
@@ -324,4 +351,20 @@ impl LoggedModelStore for SqlStore {
             next_page_token: p.next_page_token,
         })
     }
+}
+
+/// `(kv.dataset_name = .. [AND kv.dataset_digest = ..]) OR ...` over a metric row `kv`.
+fn datasets_condition(s: &mut Sql, datasets: &[DatasetFilter]) {
+    s.push("(");
+    for (i, d) in datasets.iter().enumerate() {
+        if i > 0 {
+            s.push(" OR ");
+        }
+        s.push("(kv.dataset_name = ").str(&d.name);
+        if let Some(digest) = &d.digest {
+            s.push(" AND kv.dataset_digest = ").str(digest);
+        }
+        s.push(")");
+    }
+    s.push(")");
 }

@@ -41,6 +41,38 @@ impl MetricStore for SqlStore {
             .collect()
     }
 
+    async fn metric_history_bulk(
+        &self,
+        run_ids: &[String],
+        key: &str,
+        max_results: i64,
+    ) -> Result<Vec<Metric>> {
+        if run_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut s = Sql::new(self.dialect);
+        s.push("SELECT run_uuid, step, timestamp, value, is_nan FROM metrics WHERE key = ")
+            .str(key)
+            .push(" AND run_uuid IN ")
+            .str_list(run_ids)
+            .push(" ORDER BY run_uuid, timestamp, step, value LIMIT ")
+            .i64(max_results);
+        s.query()
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Metric {
+                    key: key.to_owned(),
+                    step: r.try_get(1)?,
+                    timestamp: r.try_get(2)?,
+                    value: metric_value(r.try_get(3)?, r.try_get(4)?),
+                    run_id: Some(r.try_get(0)?),
+                })
+            })
+            .collect()
+    }
+
     async fn metric_history_bulk_interval(
         &self,
         run_ids: &[String],
@@ -49,49 +81,67 @@ impl MetricStore for SqlStore {
         end_step: Option<i64>,
         max_results: i64,
     ) -> Result<Vec<Metric>> {
-        let mut out = Vec::new();
         for run_id in run_ids {
             self.run_exists(run_id).await?;
+        }
+        let max_results = max_results.max(1);
+        let mut out = Vec::new();
+        for run_id in run_ids {
+            // The rows of this run and key, in `[start_step, end_step]` when both are given.
+            let scope = |s: &mut Sql| {
+                s.push(" FROM metrics WHERE run_uuid = ")
+                    .str(run_id)
+                    .push(" AND key = ")
+                    .str(key);
+                if let (Some(a), Some(b)) = (start_step, end_step) {
+                    s.push(" AND step >= ").i64(a).push(" AND step <= ").i64(b);
+                }
+            };
+            // Split the ordered rows into `max_results` even buckets and keep each one's first
+            // row: every row when there are fewer, an even spread of a long history otherwise.
             let mut s = Sql::new(self.dialect);
-            s.push("SELECT DISTINCT step FROM metrics WHERE run_uuid = ")
-                .str(run_id)
-                .push(" AND key = ")
-                .str(key);
-            if let Some(a) = start_step {
-                s.push(" AND step >= ").i64(a);
-            }
-            if let Some(b) = end_step {
-                s.push(" AND step <= ").i64(b);
-            }
-            s.push(" ORDER BY step");
-            let steps: Vec<i64> = s
+            s.push(
+                "SELECT step, timestamp, value, is_nan FROM (\
+                 SELECT step, timestamp, value, is_nan, ROW_NUMBER() OVER (PARTITION BY bucket \
+                 ORDER BY step, timestamp, value, is_nan) AS rn FROM (\
+                 SELECT step, timestamp, value, is_nan, NTILE(CAST(",
+            )
+            .i64(max_results)
+            .push(" AS INTEGER)) OVER (ORDER BY step, timestamp, value, is_nan) AS bucket");
+            scope(&mut s);
+            s.push(") b) r WHERE rn = 1 ORDER BY step, timestamp, value, is_nan");
+            let mut rows = s
                 .query()
                 .fetch_all(&self.reader)
                 .await?
                 .iter()
-                .map(|r| r.try_get(0))
-                .collect::<std::result::Result<_, _>>()?;
-            let sampled = crate::types::sample_steps(&steps, max_results.max(1) as usize);
-            if sampled.is_empty() {
-                continue;
-            }
+                .map(sampled_row)
+                .collect::<Result<Vec<_>>>()?;
+            // The buckets' first rows miss the history's end: keep its last row too, in place of
+            // the last sample when the answer is already full.
             let mut s = Sql::new(self.dialect);
-            s.push("SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = ")
-                .str(run_id)
-                .push(" AND key = ")
-                .str(key)
-                .push(" AND step IN ")
-                .i64_list(&sampled)
-                .push(" ORDER BY step, timestamp");
-            for r in s.query().fetch_all(&self.reader).await? {
-                out.push(Metric {
-                    key: key.to_owned(),
-                    step: r.try_get(0)?,
-                    timestamp: r.try_get(1)?,
-                    value: metric_value(r.try_get(2)?, r.try_get(3)?),
-                    run_id: Some(run_id.clone()),
-                });
+            s.push("SELECT step, timestamp, value, is_nan");
+            scope(&mut s);
+            s.push(" ORDER BY step DESC, timestamp DESC, value DESC, is_nan DESC LIMIT 1");
+            if let Some(r) = s.query().fetch_optional(&self.reader).await? {
+                let last = sampled_row(&r)?;
+                if rows.last() != Some(&last) {
+                    if rows.len() as i64 >= max_results {
+                        rows.pop();
+                    }
+                    rows.push(last);
+                }
             }
+            out.extend(
+                rows.into_iter()
+                    .map(|(step, timestamp, value, is_nan)| Metric {
+                        key: key.to_owned(),
+                        step,
+                        timestamp,
+                        value: metric_value(f64::from_bits(value), is_nan),
+                        run_id: Some(run_id.clone()),
+                    }),
+            );
         }
         Ok(out)
     }
@@ -145,4 +195,11 @@ impl MetricStore for SqlStore {
         }
         Ok(out)
     }
+}
+
+/// One row of a sampled history as its sort key: step, timestamp, value and NaN flag (the value
+/// compared by bits, so NaN rows compare equal to themselves).
+fn sampled_row(r: &sqlx::any::AnyRow) -> Result<(i64, i64, u64, i64)> {
+    let value: f64 = r.try_get(2)?;
+    Ok((r.try_get(0)?, r.try_get(1)?, value.to_bits(), r.try_get(3)?))
 }

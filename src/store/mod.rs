@@ -160,8 +160,16 @@ pub trait MetricStore: Send + Sync {
         max_results: i64,
         offset: i64,
     ) -> Result<Vec<Metric>>;
-    /// MLflow's sampled history: up to `max_results` steps per run, evenly spread, first and last
-    /// always included.
+    /// Every run's history of one metric, by run id, timestamp, step and value, at most
+    /// `max_results` points in all (MLflow's get-history-bulk).
+    async fn metric_history_bulk(
+        &self,
+        run_ids: &[String],
+        key: &str,
+        max_results: i64,
+    ) -> Result<Vec<Metric>>;
+    /// MLflow's sampled history: the ordered rows of each run split into `max_results` even
+    /// buckets, each bucket's first row kept, and the history's last row always included.
     async fn metric_history_bulk_interval(
         &self,
         run_ids: &[String],
@@ -213,9 +221,18 @@ pub struct RegistrySearch {
 pub struct LoggedModelSearch {
     pub experiment_ids: Vec<i64>,
     pub filter: Option<Expr>,
+    /// Only models with metrics on one of these datasets; metric filters compare only those.
+    pub datasets: Vec<DatasetFilter>,
     pub order_by: Vec<OrderBy>,
     pub max_results: i64,
     pub offset: i64,
+}
+
+/// A dataset a logged-model search is restricted to: its name, and its digest when given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetFilter {
+    pub name: String,
+    pub digest: Option<String>,
 }
 
 /// A new logged model.

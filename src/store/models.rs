@@ -155,6 +155,7 @@ impl ModelStore for SqlStore {
                 tie_break: vec!["rm.name ASC".into()],
                 max_results: q.max_results,
                 offset: q.offset,
+                metric_scope: None,
             },
         )?;
         let rows = s.query().fetch_all(&self.reader).await?;

@@ -530,6 +530,7 @@ impl RunStore for SqlStore {
                 tie_break,
                 max_results: q.max_results,
                 offset: q.offset,
+                metric_scope: None,
             },
         )?;
         let rows = full.query().fetch_all(&self.reader).await?;

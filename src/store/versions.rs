@@ -184,6 +184,23 @@ impl VersionStore for SqlStore {
     }
 
     async fn search_model_versions(&self, q: &RegistrySearch) -> Result<Page<ModelVersion>> {
+        // MLflow's order: newest change first unless asked otherwise, then name ascending and
+        // version descending wherever the request did not order by them itself.
+        let ordered_by = |key: &str| {
+            q.order_by
+                .iter()
+                .any(|o| o.entity == crate::search::Entity::Attribute && o.key == key)
+        };
+        let mut tie_break = Vec::new();
+        if q.order_by.is_empty() {
+            tie_break.push("mv.last_updated_time DESC".to_owned());
+        }
+        if !ordered_by("name") {
+            tie_break.push("mv.name ASC".to_owned());
+        }
+        if !ordered_by("version_number") {
+            tie_break.push("mv.version DESC".to_owned());
+        }
         let s = Sql::search(
             self.dialect,
             &Search {
@@ -193,9 +210,10 @@ impl VersionStore for SqlStore {
                 },
                 filter: q.filter.as_ref(),
                 order_by: &q.order_by,
-                tie_break: vec!["mv.name ASC".into(), "mv.version DESC".into()],
+                tie_break,
                 max_results: q.max_results,
                 offset: q.offset,
+                metric_scope: None,
             },
         )?;
         let rows = s.query().fetch_all(&self.reader).await?;

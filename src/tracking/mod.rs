@@ -72,7 +72,10 @@ impl Tracking {
                         "Artifact location cannot be a runs:/ URI. Given: '{l}'"
                     )));
                 }
-                ArtifactLocation::Given(l.to_owned())
+                // Stored as MLflow stores it; reading it later still passes the server's roots.
+                let cwd = std::env::current_dir()
+                    .map_err(|e| Error::internal("reading the working directory", e))?;
+                ArtifactLocation::Given(crate::artifacts::location::absolute_if_local(l, &cwd))
             }
             None => self.root_location(),
         };

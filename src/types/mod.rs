@@ -2,12 +2,13 @@
 //! models, versions, aliases, logged models), the tag names MLflow reserves, and the pure
 //! algorithms over metric series. Every layer imports these; they import nothing above them.
 
+pub mod pyjson;
 pub mod registry;
 pub mod series;
 pub mod tracking;
 
 pub use registry::*;
-pub use series::{downsample, sample_steps, Downsampler};
+pub use series::{downsample, Downsampler};
 pub use tracking::*;
 
 /// The tag that mirrors a run's name.

@@ -1,23 +1,6 @@
-//! Metric series algorithms shared by the store and the charts: MLflow's step sampling for
-//! bulk-interval history, and min/max-preserving downsampling.
+//! Min/max-preserving downsampling of metric series, for the charts.
 
 use super::tracking::Metric;
-
-/// MLflow's step sampling for bulk-interval history: up to `max` steps spread evenly over the
-/// sorted distinct `steps`, always keeping the first and the last.
-pub fn sample_steps(steps: &[i64], max: usize) -> Vec<i64> {
-    if steps.len() <= max {
-        return steps.to_vec();
-    }
-    if max == 1 {
-        return vec![steps[0]];
-    }
-    let mut out: Vec<i64> = (0..max)
-        .map(|i| steps[i * (steps.len() - 1) / (max - 1)])
-        .collect();
-    out.dedup();
-    out
-}
 
 /// Downsample a series (sorted by step) to about `max_points`, keeping each bucket's first,
 /// smallest, largest and last point, so spikes survive.
@@ -118,16 +101,6 @@ impl Downsampler {
 mod tests {
     use super::*;
     use crate::types::MetricValue;
-
-    #[test]
-    fn sampling_keeps_ends() {
-        let steps: Vec<i64> = (0..1000).collect();
-        let s = sample_steps(&steps, 10);
-        assert_eq!(s.len(), 10);
-        assert_eq!(s[0], 0);
-        assert_eq!(*s.last().unwrap(), 999);
-        assert_eq!(sample_steps(&[1, 2, 3], 10), vec![1, 2, 3]);
-    }
 
     #[test]
     fn downsampling_keeps_spikes() {

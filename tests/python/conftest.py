@@ -24,6 +24,9 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# mlflow 2.9's sklearn autolog walks every sklearn module, one of which imports setuptools; its
+# distutils shim then clashes with the stdlib distutils an earlier import loaded.
+os.environ.setdefault("SETUPTOOLS_USE_DISTUTILS", "stdlib")
 for _var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_NAME",
              "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID", "MLFLOW_TRACKING_TOKEN",
              "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from _helpers import (
     MLFLOW_MAJOR,
+    MLFLOW_VERSION,
     SKLEARN_LOG_KWARGS,
     as_labels,
     iris_rows,
@@ -106,11 +107,13 @@ def test_seed_registry_flow(server, uniq):
     )
     assert client.get_model_version("iris-classifier", "1").current_stage == "Production"
 
-    # Using aliases (MLflow 2.3+)
+    # Using aliases (MLflow 2.3+). The seed passes version=1; clients before 2.10 put it into a
+    # string proto field as is and fail client-side with "bad argument type" (against MLflow's own
+    # server too), so those get the string.
     client.set_registered_model_alias(
         name="iris-classifier",
         alias="champion",
-        version=1
+        version=1 if MLFLOW_VERSION >= (2, 10) else "1"
     )
 
     # Load by alias
@@ -131,7 +134,9 @@ def test_seed_registry_flow(server, uniq):
     assert client.get_model_version_download_uri("iris-classifier", "2") == model_uri
 
     # Switch production in one command:
-    client.set_registered_model_alias("iris-classifier", "champion", version=2)
+    client.set_registered_model_alias(
+        "iris-classifier", "champion", version=2 if MLFLOW_VERSION >= (2, 10) else "2"
+    )
     assert client.get_model_version_by_alias("iris-classifier", "champion").version == "2"
     if MLFLOW_MAJOR < 3:
         assert as_labels(mlflow.pyfunc.load_model("models:/iris-classifier@champion").predict(rows)) == labels
@@ -463,6 +468,8 @@ def test_onnx_log_register_load(client, exp, uniq):
     assert mlmodel["flavors"]["python_function"]["loader_module"] == "mlflow.onnx"
     assert mlmodel["run_id"] == run.info.run_id
     example_back = json.loads((Path(local) / "input_example.json").read_text())
+    if isinstance(example_back, dict):  # mlflow < 2.10 writes {"inputs": [...]}
+        example_back = example_back["inputs"]
     assert np.allclose(np.asarray(example_back, dtype=np.float32), example)
 
 
