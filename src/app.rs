@@ -275,32 +275,6 @@ fn collapse_slashes(mut req: axum::extract::Request) -> axum::extract::Request {
     req
 }
 
-#[cfg(test)]
-mod tests {
-    use super::merge_slashes;
-
-    #[test]
-    fn slashes_merge_outside_artifact_paths() {
-        assert_eq!(
-            merge_slashes("//model-versions/get-artifact"),
-            "/model-versions/get-artifact"
-        );
-        assert_eq!(
-            merge_slashes("//api/2.0/mlflow///experiments/get"),
-            "/api/2.0/mlflow/experiments/get"
-        );
-        assert_eq!(
-            merge_slashes("/api/2.0/mlflow-artifacts/artifacts//etc/passwd"),
-            "/api/2.0/mlflow-artifacts/artifacts//etc/passwd"
-        );
-        assert_eq!(
-            merge_slashes("//ajax-api//2.0/mlflow-artifacts//mpu/create//x//y"),
-            "/ajax-api/2.0/mlflow-artifacts/mpu/create//x//y"
-        );
-        assert_eq!(merge_slashes("/a//b"), "/a/b");
-    }
-}
-
 /// A handler that panicked: 500 in MLflow's shape, the same on both roles.
 fn panicked(_: Box<dyn std::any::Any + Send>) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -357,4 +331,30 @@ pub fn serving_app(serving: Arc<Serving>, max_body: usize) -> Router {
         .layer(axum::middleware::from_fn(scoring::nosniff))
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_slashes;
+
+    #[test]
+    fn slashes_merge_outside_artifact_paths() {
+        assert_eq!(
+            merge_slashes("//model-versions/get-artifact"),
+            "/model-versions/get-artifact"
+        );
+        assert_eq!(
+            merge_slashes("//api/2.0/mlflow///experiments/get"),
+            "/api/2.0/mlflow/experiments/get"
+        );
+        assert_eq!(
+            merge_slashes("/api/2.0/mlflow-artifacts/artifacts//etc/passwd"),
+            "/api/2.0/mlflow-artifacts/artifacts//etc/passwd"
+        );
+        assert_eq!(
+            merge_slashes("//ajax-api//2.0/mlflow-artifacts//mpu/create//x//y"),
+            "/ajax-api/2.0/mlflow-artifacts/mpu/create//x//y"
+        );
+        assert_eq!(merge_slashes("/a//b"), "/a/b");
+    }
 }

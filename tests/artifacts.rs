@@ -191,7 +191,7 @@ async fn an_interrupted_upload_leaves_no_file() {
     let art = srv.dir.path().join("artifacts");
     let mut s = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
     let head =
-        "PUT /api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/big.bin HTTP/1.1\r\nHost: x\r\n\
+        "PUT /api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/big.bin HTTP/1.1\r\nHost: localhost\r\n\
                 Content-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n";
     s.write_all(head.as_bytes()).await.unwrap();
     s.write_all(&vec![7u8; 1_000_000]).await.unwrap();
