@@ -3,6 +3,11 @@
 Every figure is measured for both systems under the same load generator (wrk, loopback, bounded
 duration), repeated, and the median kept. Output: BENCHMARKS.md (a table with the ratio
 Weir / MLflow) and BENCHMARKS.json (every repetition's raw numbers) in --out.
+
+Serving is measured for three models, each registered by the real mlflow client and resolved
+through `models:/<name>@champion`: the bundled iris ONNX model (Weir's ort and tract backends), and
+a scikit-learn random forest and an XGBoost classifier logged with their own flavors (100 trees
+each, no conversion: Weir evaluates the stock artifacts natively, MLflow in Python).
 """
 
 from __future__ import annotations
@@ -432,34 +437,57 @@ class Bench:
         )
         subprocess.run([self.args.python, "-c", code, base, str(REPO / "models" / "iris-rf")],
                        check=True, cwd=self.work, capture_output=True, timeout=300)
+        # The models users log without any conversion, as the seed logs them (real training,
+        # the real client's default formats: skops for scikit-learn, UBJSON for XGBoost).
+        code = (
+            "import mlflow, mlflow.sklearn, mlflow.xgboost, sys, xgboost\n"
+            "from sklearn.datasets import load_iris\n"
+            "from sklearn.ensemble import RandomForestClassifier\n"
+            "mlflow.set_tracking_uri(sys.argv[1])\n"
+            "mlflow.set_experiment('bench-serving')\n"
+            "X, y = load_iris(return_X_y=True)\n"
+            "c = mlflow.MlflowClient()\n"
+            "for name, flavor, model, kw in [\n"
+            "    ('iris-sklearn', mlflow.sklearn, RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y),\n"
+            "     {'skops_trusted_types': ['sklearn.tree._tree.Tree']}),\n"
+            "    ('iris-xgboost', mlflow.xgboost, xgboost.XGBClassifier(n_estimators=100, max_depth=4).fit(X, y), {}),\n"
+            "]:\n"
+            "    with mlflow.start_run():\n"
+            "        flavor.log_model(model, name='model', registered_model_name=name, **kw)\n"
+            "    c.set_registered_model_alias(name, 'champion', '1')\n"
+        )
+        subprocess.run([self.args.python, "-c", code, base], check=True, cwd=self.work, capture_output=True,
+                       timeout=600)
         return base
 
-    def serve_argv(self, system: str, port: int, cache: Path) -> tuple[list[str], str]:
-        """The command line serving models:/iris@champion on `port`, and its readiness URL."""
+    def serve_argv(self, system: str, port: int, cache: Path, model: str) -> tuple[list[str], str]:
+        """The command line serving models:/<model>@champion on `port`, and its readiness URL."""
         base = f"http://127.0.0.1:{port}"
         if system == "mlflow":
-            return [self.args.mlflow, "models", "serve", "-m", "models:/iris@champion", "--env-manager",
+            return [self.args.mlflow, "models", "serve", "-m", f"models:/{model}@champion", "--env-manager",
                     "local", "--host", "127.0.0.1", "--port", str(port)], f"{base}/ping"
         if system == "floor":
             return [self.args.floor, "http", f"127.0.0.1:{port}"], f"{base}/"
-        backend = system.split("-", 1)[1]
-        return [self.args.weir, "models", "serve", "-m", "models:/iris@champion", "--backend", backend,
+        backend = ["--backend", system.split("-", 1)[1]] if "-" in system else []
+        return [self.args.weir, "models", "serve", "-m", f"models:/{model}@champion", *backend,
                 "--port", str(port), "--model-cache", str(cache)], f"{base}/health"
 
-    def serving(self, system: str, registry: str) -> None:
+    def serving(self, system: str, registry: str, model: str = "iris", prefix: str = "serving:") -> None:
+        """Start to ready, load at 1 and 32 connections, memory: `system` serving `model`; the
+        figures are filed under `prefix` (one report section per model kind)."""
         env = {"MLFLOW_TRACKING_URI": registry, "WEIR_LOG": "warn"}
         starts, p, base = [], None, ""
         for rep in range(1 if system == "floor" else self.reps):
             # a fresh port and an empty model cache each time: every start resolves and downloads
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            argv, ready = self.serve_argv(system, port, self.work / f"cache-{system}-{rep}")
-            p = self.start(f"{system}-serve-{rep}", argv, env)
+            argv, ready = self.serve_argv(system, port, self.work / f"cache-{model}-{system}-{rep}", model)
+            p = self.start(f"{model}-{system}-serve-{rep}", argv, env)
             starts.append(p.wait_ready(ready))
             if len(starts) < self.reps and system != "floor":
                 self.stop(p)
         if system != "floor":
-            self.record("serving: start to ready (resolve, download, load)", system, starts, "s", "lower")
+            self.record(f"{prefix} start to ready (resolve, download, load)", system, starts, "s", "lower")
         one = json.dumps({"inputs": [IRIS]})
         hundred = json.dumps({"inputs": [[IRIS[0] + (i % 10) / 10, *IRIS[1:]] for i in range(100)]})
         status, body = http_call("POST", f"{base}/invocations", one.encode())
@@ -471,13 +499,13 @@ class Bench:
             runs = [wrk(f"{base}/invocations", post_lua("/invocations", payload), conns, self.seconds, self.work)
                     for _ in range(self.reps)]
             errors = sum(r["non2xx"] + r["socket_errors"] for r in runs)
-            self.record(f"serving: {label}, throughput", system, [r["ok_rps"] for r in runs], "req/s", "higher",
+            self.record(f"{prefix} {label}, throughput", system, [r["ok_rps"] for r in runs], "req/s", "higher",
                         {"errors": errors})
             if conns > 1 or label.startswith("1 row"):
-                self.record(f"serving: {label}, p50", system, [r["p50_us"] / 1000 for r in runs], "ms", "lower")
-                self.record(f"serving: {label}, p99", system, [r["p99_us"] / 1000 for r in runs], "ms", "lower")
+                self.record(f"{prefix} {label}, p50", system, [r["p50_us"] / 1000 for r in runs], "ms", "lower")
+                self.record(f"{prefix} {label}, p99", system, [r["p99_us"] / 1000 for r in runs], "ms", "lower")
         if system != "floor":
-            self.record("serving: resident memory after load", system, [p.rss_mb()], "MB", "lower")
+            self.record(f"{prefix} resident memory after load", system, [p.rss_mb()], "MB", "lower")
         self.stop(p)
 
     def inference_floor(self) -> None:
@@ -568,7 +596,11 @@ def render(meta: dict, results: dict) -> str:
     ]
     sections = [("Tracking (`mlflow server` vs `weir server`, SQLite)", "tracking:", ["mlflow", "weir"]),
                 ("Serving (`mlflow models serve` vs `weir models serve`, iris random forest, ONNX)", "serving:",
-                 ["mlflow", "weir-ort", "weir-tract", "floor"])]
+                 ["mlflow", "weir-ort", "weir-tract", "floor"]),
+                ("scikit-learn, served as logged (`mlflow.sklearn.log_model`, skops; random forest, 100 trees)",
+                 "sklearn:", ["mlflow", "weir"]),
+                ("XGBoost, served as logged (`mlflow.xgboost.log_model`, UBJSON; classifier, 100 trees)",
+                 "xgboost:", ["mlflow", "weir"])]
     for title, prefix, systems in sections:
         lines += [f"## {title}", ""]
         head = ["Figure"] + [{"floor": "bare hyper (floor)"}.get(s, s) for s in systems] + \
@@ -636,6 +668,9 @@ def main() -> int:
             for system in ["mlflow", "weir-ort", "weir-tract", "floor"]:
                 bench.serving(system, registry)
             bench.inference_floor()
+            for model, prefix in [("iris-sklearn", "sklearn:"), ("iris-xgboost", "xgboost:")]:
+                for system in ["mlflow", "weir"]:
+                    bench.serving(system, registry, model, prefix)
         bench.report(started, load_before)
     finally:
         bench.cleanup()

@@ -73,7 +73,10 @@ if $needs_binary; then
 fi
 
 if want rust; then
-  step "cargo test --release (unit, store conformance on SQLite + PostgreSQL, HTTP, artifacts, replicas)"
+  step "model flavor fixtures (scikit-learn, XGBoost, LightGBM saved by the real mlflow 3.17.2 and 2.22.5)"
+  WEIR_FLAVORS_FIXTURES=$(scripts/flavor-fixtures.sh)
+  export WEIR_FLAVORS_FIXTURES
+  step "cargo test --release (unit, store conformance on SQLite + PostgreSQL, HTTP, artifacts, replicas, model flavors)"
   check "cargo test" cargo test --release --locked
 fi
 

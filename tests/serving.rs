@@ -17,7 +17,8 @@ use weir::serving::Serving;
 const ROW: &str = r#"{"inputs": [[5.1, 3.5, 1.4, 0.2]]}"#;
 
 /// A model logged with the sklearn flavor only.
-const SKLEARN_MLMODEL: &str = "flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n  sklearn:\n    pickled_model: model.skops\n";
+/// A flavor Weir does not serve (PyTorch): refused by name.
+const PYTORCH_MLMODEL: &str = "flavors:\n  python_function:\n    loader_module: mlflow.pytorch\n  pytorch:\n    model_data: data\n";
 
 /// A captured `curl` line: method, path, content type, body.
 fn parse_curl(cmd: &str) -> Option<(String, String, Option<String>, String)> {
@@ -363,9 +364,9 @@ async fn readiness_says_why_until_the_model_loads() {
         .unwrap();
     assert_eq!(call(&s.app, "GET", "/ping", None, "").await.status, 200);
 
-    // A model without an onnx flavor is refused, naming what it has.
+    // A model of a flavor Weir does not serve is refused, naming what it has.
     let sk = tempfile::tempdir().unwrap();
-    std::fs::write(sk.path().join("MLmodel"), SKLEARN_MLMODEL).unwrap();
+    std::fs::write(sk.path().join("MLmodel"), PYTORCH_MLMODEL).unwrap();
     let (s, loaded) = serve_uri(
         sk.path().to_str().unwrap(),
         BackendChoice::Auto,
@@ -376,12 +377,12 @@ async fn readiness_says_why_until_the_model_loads() {
     .await;
     let err = loaded.unwrap_err();
     assert!(
-        err.contains("flavors found: python_function, sklearn"),
+        err.contains("flavors found: python_function, pytorch"),
         "{err}"
     );
     assert!(err.contains("mlflow.onnx.log_model"), "{err}");
     let r = call(&s.app, "GET", "/health", None, "").await;
-    assert!(r.body.contains("skl2onnx"), "{}", r.body);
+    assert!(r.body.contains("torch.onnx.export"), "{}", r.body);
 
     // Shutting down: readiness turns 503 at once.
     let ok = serve_model("iris-logreg", BackendChoice::Tract).await;
@@ -569,14 +570,14 @@ impl Tracking {
             .unwrap()
             .to_owned();
         let path = root.trim_start_matches("mlflow-artifacts:/").to_owned();
-        let files: &[&str] = if model == "sklearn" {
+        let files: &[&str] = if model == "pytorch" {
             &["MLmodel"]
         } else {
             &["MLmodel", "model.onnx", "conda.yaml"]
         };
         for f in files {
-            let bytes = if model == "sklearn" {
-                SKLEARN_MLMODEL.as_bytes().to_vec()
+            let bytes = if model == "pytorch" {
+                PYTORCH_MLMODEL.as_bytes().to_vec()
             } else {
                 std::fs::read(models().join(model).join(f)).unwrap()
             };
@@ -914,7 +915,7 @@ async fn models_serve_resolves_over_http_and_follows_the_alias() {
         assert_eq!(failed, 0);
 
         // A version that cannot load: the previous one keeps serving, and health says why.
-        let bad = t.register("iris-onnx", "sklearn", "c").await;
+        let bad = t.register("iris-onnx", "pytorch", "c").await;
         t.set_alias("iris-onnx", "champion", &bad).await;
         let deadline = Instant::now() + Duration::from_secs(10);
         while serving.models[0].status().message.is_none() {

@@ -14,6 +14,8 @@ pub struct MlModel {
     pub flavors: Vec<String>,
     /// The `onnx` flavor's `data` file, when there is an onnx flavor.
     pub onnx_data: Option<String>,
+    /// Each flavor's block, as JSON (`sklearn: {pickled_model, serialization_format, ...}`).
+    pub flavor_conf: std::collections::BTreeMap<String, serde_json::Value>,
     pub signature: Option<Signature>,
     pub run_id: Option<String>,
     pub model_id: Option<String>,
@@ -125,6 +127,14 @@ impl MlModel {
             .keys()
             .filter_map(|k| k.as_str().map(str::to_owned))
             .collect();
+        let flavor_conf = raw
+            .flavors
+            .iter()
+            .filter_map(|(k, v)| {
+                let conf = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+                Some((k.as_str()?.to_owned(), conf))
+            })
+            .collect();
         let onnx_data = raw.flavors.get("onnx").map(|f| {
             f.get("data")
                 .and_then(|d| d.as_str())
@@ -141,6 +151,7 @@ impl MlModel {
         Ok(MlModel {
             flavors,
             onnx_data,
+            flavor_conf,
             signature,
             run_id: scalar(raw.run_id),
             model_id: scalar(raw.model_id),
@@ -161,6 +172,25 @@ impl MlModel {
             }
         })?;
         MlModel::parse(&text)
+    }
+
+    /// The flavor Weir evaluates natively (`sklearn`, `xgboost`, `lightgbm`) and its block, when
+    /// the model has no onnx flavor.
+    pub fn native_flavor(&self) -> Option<(&str, &serde_json::Value)> {
+        ["sklearn", "xgboost", "lightgbm"]
+            .into_iter()
+            .find_map(|f| self.flavor_conf.get_key_value(f))
+            .map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The pyfunc method the model answers with (`python_function.predict_fn`, `predict` when
+    /// absent), as `mlflow models serve` calls it.
+    pub fn predict_fn(&self) -> &str {
+        self.flavor_conf
+            .get("python_function")
+            .and_then(|p| p.get("predict_fn"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("predict")
     }
 
     /// The ONNX file to load, or the refusal a model without an onnx flavor gets.
@@ -196,10 +226,10 @@ pub fn not_onnx_message(flavors: &[String]) -> String {
         flavors.join(", ")
     };
     format!(
-        "this model has no onnx flavor (flavors found: {found}). Weir serves ONNX models: convert \
-         the model (for scikit-learn: `onx = skl2onnx.to_onnx(model, X[:1].astype(numpy.float32))`) \
-         and log it with `mlflow.onnx.log_model(onx, name=\"model\", input_example=X[:2], \
-         registered_model_name=\"...\")`"
+        "this model has none of the flavors Weir serves (flavors found: {found}; Weir serves onnx, \
+         sklearn, xgboost and lightgbm). Convert it to ONNX and log it with \
+         `mlflow.onnx.log_model(onx, name=\"model\", input_example=X[:2], \
+         registered_model_name=\"...\")`; for PyTorch, `torch.onnx.export`"
     )
 }
 

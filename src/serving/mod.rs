@@ -36,6 +36,7 @@
 pub mod backend;
 pub mod cache;
 pub mod codec;
+pub mod flavors;
 pub mod metrics;
 pub mod mlmodel;
 pub mod model;

@@ -103,8 +103,8 @@ impl std::fmt::Debug for LoadedModel {
 }
 
 impl LoadedModel {
-    /// Parse `dir/MLmodel`, load its ONNX graph and start the workers. Blocking: call it from
-    /// `spawn_blocking`.
+    /// Parse `dir/MLmodel`, load its ONNX graph (or its sklearn, xgboost or lightgbm model) and
+    /// start the workers. Blocking: call it from `spawn_blocking`.
     pub fn load(
         dir: &Path,
         name: &str,
@@ -113,8 +113,17 @@ impl LoadedModel {
     ) -> Result<LoadedModel, String> {
         let started = Instant::now();
         let mlmodel = MlModel::read(dir)?;
-        let onnx = mlmodel.onnx_path(dir)?;
-        let engine = backend::load(cfg.backend, &onnx, cfg.workers)?;
+        // An ONNX graph when the model has one; else a flavor Weir evaluates itself.
+        let (engine, file) = match (mlmodel.onnx_data.is_some(), mlmodel.native_flavor()) {
+            (false, Some((flavor, conf))) => (
+                backend::native::load(dir, &mlmodel, flavor, conf, cfg.workers)?,
+                dir.to_path_buf(),
+            ),
+            _ => {
+                let onnx = mlmodel.onnx_path(dir)?;
+                (backend::load(cfg.backend, &onnx, cfg.workers)?, onnx)
+            }
+        };
         if let Some(bad) = engine
             .inputs
             .iter()
@@ -122,7 +131,10 @@ impl LoadedModel {
         {
             return Err(format!("the model input '{}' is not a tensor", bad.name));
         }
-        let columns = column_names(&mlmodel, engine.inputs.len());
+        let columns = engine
+            .columns
+            .clone()
+            .or_else(|| column_names(&mlmodel, engine.inputs.len()));
         let version = origin.label();
         let m = metrics();
         let pool_metrics = PoolMetrics {
@@ -145,7 +157,7 @@ impl LoadedModel {
             inputs = ?engine.inputs.iter().map(|s| &s.name).collect::<Vec<_>>(),
             outputs = ?engine.outputs.iter().map(|s| &s.name).collect::<Vec<_>>(),
             "loaded {} in {:.1?}",
-            onnx.display(),
+            file.display(),
             started.elapsed()
         );
         Ok(LoadedModel {

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
+from pathlib import Path
 
 import mlflow
 import pytest
+import requests
 from mlflow.exceptions import MlflowException
 
 MLFLOW_VERSION = tuple(int(p) for p in mlflow.__version__.split(".")[:2])
@@ -161,3 +166,48 @@ def raw_request(base_url: str, method: str, path: str, headers: dict | None = No
             buf = buf[size + 2:]
         rest = body_out
     return status, out_headers, rest
+
+
+class Process:
+    """A weir process on a free port, stopped (SIGTERM to its own process group) at the end."""
+
+    def __init__(self, args: list[str], cwd: Path, log: Path):
+        from conftest import _free_port
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with open(log, "wb") as f:
+            self.proc = subprocess.Popen(
+                [*args, "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=cwd,
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def wait(self, path: str, timeout: float = 60) -> float:
+        from conftest import _tail
+
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if self.proc.poll() is not None:
+                pytest.fail(f"weir exited with {self.proc.returncode}:\n{_tail(self.log)}")
+            try:
+                if requests.get(self.url + path, timeout=2).status_code == 200:
+                    return time.monotonic() - start
+            except requests.RequestException:
+                pass
+            time.sleep(0.02)
+        pytest.fail(f"{self.url}{path} not 200 within {timeout}s:\n{_tail(self.log)}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        return self.proc.returncode

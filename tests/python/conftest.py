@@ -270,14 +270,20 @@ def server(server_dir: Path):
 
 @pytest.fixture(autouse=True)
 def _fluent_isolation(server, tmp_path, monkeypatch):
-    """Every test talks to the shared server, from its own cwd, and leaves no active run behind."""
+    """Every test talks to the shared server, from its own cwd, and leaves no active run or
+    active experiment behind (a test that talks to a server of its own sets one)."""
     import mlflow
+    import mlflow.tracking.fluent as fluent
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     mlflow.set_tracking_uri(server)
     yield
     while mlflow.active_run() is not None:
         mlflow.end_run()
+    if hasattr(fluent, "_active_experiment_id"):
+        fluent._active_experiment_id = None
 
 
 @pytest.fixture

@@ -28,7 +28,8 @@ import numpy as np
 import pytest
 import requests
 
-from conftest import _free_port, _tail, _weir_bin, mlflow_major
+from _helpers import Process
+from conftest import _tail, _weir_bin, mlflow_major
 
 skl2onnx = pytest.importorskip("skl2onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -85,47 +86,6 @@ def onnxruntime_answer(onx, rows) -> dict:
 
 def assert_close(got, want, tol=1e-6):
     np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float), atol=tol, rtol=tol)
-
-
-class Process:
-    """A weir process on a free port, stopped (SIGTERM to its own process group) at the end."""
-
-    def __init__(self, args: list[str], cwd: Path, log: Path):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        with open(log, "wb") as f:
-            self.proc = subprocess.Popen(
-                [*args, "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=cwd,
-                stdout=f,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-
-    def wait(self, path: str, timeout: float = 60) -> float:
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            if self.proc.poll() is not None:
-                pytest.fail(f"weir exited with {self.proc.returncode}:\n{_tail(self.log)}")
-            try:
-                if requests.get(self.url + path, timeout=2).status_code == 200:
-                    return time.monotonic() - start
-            except requests.RequestException:
-                pass
-            time.sleep(0.02)
-        pytest.fail(f"{self.url}{path} not 200 within {timeout}s:\n{_tail(self.log)}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
 
 
 class Hammer:

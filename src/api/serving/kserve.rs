@@ -144,10 +144,7 @@ pub(super) async fn v2_metadata(h: HttpState, name: String, version: Option<Stri
                     })
                     .collect()
             };
-            let platform = match m.backend {
-                crate::serving::backend::BackendKind::Ort => "onnxruntime_onnx",
-                crate::serving::backend::BackendKind::Tract => "tract_onnx",
-            };
+            let platform = m.backend.platform();
             let body = json!({
                 "name": m.name,
                 "versions": [m.version],

@@ -62,7 +62,12 @@ pub(super) async fn score(
             Format::Csv => decode::decode_csv,
         };
         let outputs = admit_decode_infer(&model, bytes, decoder).await?;
-        Ok::<_, ScoreError>(encode::mlflow_predictions(&model.outputs, &outputs))
+        Ok::<_, ScoreError>(
+            match (model.backend.answers_one_array(), outputs.as_slice()) {
+                (true, [only]) => encode::mlflow_array(only),
+                _ => encode::mlflow_predictions(&model.outputs, &outputs),
+            },
+        )
     })
     .await;
     let resp = match result {

@@ -1,10 +1,12 @@
 //! Inference engines behind one interface: ONNX Runtime (`ort`, loaded at run time) and `tract`
-//! (pure Rust, behind the default `tract` cargo feature).
+//! (pure Rust, behind the default `tract` cargo feature) for ONNX graphs, and [`native`] for the
+//! sklearn, xgboost and lightgbm flavors.
 //!
 //! Loading a model gives an [`Engine`]: the model's input and output specs and one [`Runner`] per
 //! worker thread. A runner is used by one thread at a time (ONNX Runtime's `Session::run` takes
 //! `&mut self` in rc.15), so the worker pool owns them.
 
+pub mod native;
 pub mod ort;
 #[cfg(feature = "tract")]
 pub mod tract;
@@ -29,6 +31,12 @@ pub enum BackendChoice {
 pub enum BackendKind {
     Ort,
     Tract,
+    /// The sklearn flavor, evaluated natively.
+    Sklearn,
+    /// The xgboost flavor, evaluated natively.
+    XGBoost,
+    /// The lightgbm flavor, evaluated natively.
+    LightGbm,
 }
 
 impl BackendKind {
@@ -36,6 +44,29 @@ impl BackendKind {
         match self {
             BackendKind::Ort => "ort",
             BackendKind::Tract => "tract",
+            BackendKind::Sklearn => "sklearn",
+            BackendKind::XGBoost => "xgboost",
+            BackendKind::LightGbm => "lightgbm",
+        }
+    }
+
+    /// KServe V2's `platform` in model metadata.
+    /// Whether MLflow's pyfunc for this flavor returns one array (sklearn, xgboost, lightgbm:
+    /// `{"predictions": [...]}`) rather than a dict of named outputs (onnx).
+    pub fn answers_one_array(self) -> bool {
+        matches!(
+            self,
+            BackendKind::Sklearn | BackendKind::XGBoost | BackendKind::LightGbm
+        )
+    }
+
+    pub fn platform(self) -> &'static str {
+        match self {
+            BackendKind::Ort => "onnxruntime_onnx",
+            BackendKind::Tract => "tract_onnx",
+            BackendKind::Sklearn => "sklearn",
+            BackendKind::XGBoost => "xgboost",
+            BackendKind::LightGbm => "lightgbm",
         }
     }
 }
@@ -51,6 +82,9 @@ pub trait Runner: Send {
 pub struct Engine {
     pub backend: BackendKind,
     pub inputs: Vec<Spec>,
+    /// DataFrame columns the single input packs, by name (a native model fitted on named
+    /// columns and logged without a signature); `None` takes them from the signature.
+    pub columns: Option<Vec<String>>,
     pub outputs: Vec<Spec>,
     pub runners: Vec<Box<dyn Runner>>,
 }

@@ -170,6 +170,7 @@ pub fn load(path: &Path, workers: usize) -> Result<Engine, String> {
     }
     Ok(Engine {
         backend: BackendKind::Ort,
+        columns: None,
         inputs,
         outputs,
         runners,

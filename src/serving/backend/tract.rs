@@ -229,6 +229,7 @@ pub fn load(path: &Path, workers: usize) -> Result<Engine, String> {
         .collect();
     Ok(Engine {
         backend: BackendKind::Tract,
+        columns: None,
         inputs,
         outputs,
         runners,

@@ -24,6 +24,16 @@ pub fn mlflow_predictions(specs: &[Spec], values: &[Value]) -> Vec<u8> {
     out
 }
 
+/// MLflow's answer for a flavor whose pyfunc returns one array (sklearn, xgboost, lightgbm):
+/// `{"predictions": <nested list>}`, as `predictions_to_json` writes a numpy array.
+pub fn mlflow_array(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + 32 * value.rows());
+    out.extend_from_slice(b"{\"predictions\": ");
+    value.write_json(&mut out);
+    out.push(b'}');
+    out
+}
+
 /// KServe V1: `{"predictions": [row, ...]}`; with several outputs each row is
 /// `{"<output>": value, ...}`.
 pub fn kserve_v1_predictions(specs: &[Spec], values: &[Value]) -> Vec<u8> {
@@ -179,6 +189,20 @@ mod tests {
 
     fn s(v: Vec<u8>) -> String {
         String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn one_array_flavors_answer_a_bare_list() {
+        let (_, values) = iris_out();
+        assert_eq!(s(mlflow_array(&values[0])), r#"{"predictions": [0, 2]}"#);
+        let labels = Value::Tensor(Tensor::new(
+            vec![2],
+            Data::Str(vec!["yes".into(), "no".into()]),
+        ));
+        assert_eq!(
+            s(mlflow_array(&labels)),
+            r#"{"predictions": ["yes", "no"]}"#
+        );
     }
 
     #[test]
