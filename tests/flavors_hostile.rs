@@ -143,7 +143,7 @@ fn npy_is_checked() {
     let a = read(&npy("'>i4'", "(2,)", &[0, 0, 0, 1, 0, 0, 0, 2])).unwrap();
     assert_eq!(
         a.data,
-        weir::serving::flavors::ndarray::ArrayData::I64(vec![1, 2])
+        weir::serving::flavors::value::ArrayData::I64(vec![1, 2])
     );
     let e = err_of(read(&npy("'<f8'", "(3,)", &[0u8; 16])));
     assert!(e.contains("16 bytes") && e.contains("need 24"), "{e}");
@@ -158,7 +158,7 @@ fn npy_is_checked() {
     );
     let a = read(&rec).unwrap();
     assert!(
-        matches!(a.data, weir::serving::flavors::ndarray::ArrayData::Record(ref f) if f.len() == 2)
+        matches!(a.data, weir::serving::flavors::value::ArrayData::Record(ref f) if f.len() == 2)
     );
     let mut bad = npy("'<f8'", "(1,)", &[0u8; 8]);
     bad[8] = 0xff;

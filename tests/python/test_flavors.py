@@ -154,6 +154,24 @@ def check_against_mlflow(proc: Process, uri: str, X, signature: bool = True) -> 
     return n
 
 
+def check_kserve_v2(proc: Process, name: str, uri: str, df: pd.DataFrame) -> None:
+    """V2 metadata names and types one input per signature column; infer answers as MLflow."""
+    meta = requests.get(f"{proc.url}/v2/models/{name}", timeout=10).json()
+    assert [i["name"] for i in meta["inputs"]] == [str(c) for c in df.columns], meta
+    inputs = []
+    for c in df.columns:
+        text = not pd.api.types.is_numeric_dtype(df[c])
+        inputs.append({"name": str(c), "shape": [len(df)], "datatype": "BYTES" if text else "FP64",
+                       "data": [str(v) for v in df[c]] if text else [float(v) for v in df[c]]})
+    r = requests.post(f"{proc.url}/v2/models/{name}/infer", json={"inputs": inputs}, timeout=30)
+    assert r.status_code == 200, r.text
+    want = mlflow_body(mlflow.pyfunc.load_model(uri).predict(df))["predictions"]
+    got = r.json()["outputs"][0]
+    flat = np.asarray(want, dtype=object).reshape(-1).tolist()
+    assert got["shape"] == list(np.asarray(want).shape), (got["shape"], np.asarray(want).shape)
+    assert_same(got["data"], flat, "v2")
+
+
 # ---------------------------------------------------------------- the seed, exactly
 
 
@@ -192,6 +210,10 @@ def test_seed_random_forest_as_the_seed_logs_it(server, client, uniq, weir_bin, 
         assert r.status_code == 200, r.text
         out = r.json()["outputs"][0]
         assert out["data"] == [int(v) for v in model.predict(X_test)], out
+        # KServe V1.
+        r = requests.post(f"{proc.url}/v1/models/{name}:predict", json={"instances": X_test[:3].tolist()}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"predictions": [int(v) for v in model.predict(X_test[:3])]}, r.text
     finally:
         assert proc.stop() == 0, _tail(proc.log)
 
@@ -260,12 +282,16 @@ def test_seed_model_answers_as_mlflow_models_serve_does(server, client, uniq, we
 
 def _sk_cases():
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import (GradientBoostingRegressor, HistGradientBoostingClassifier,
-                                  RandomForestRegressor)
+    from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,
+                                  GradientBoostingRegressor, HistGradientBoostingClassifier,
+                                  HistGradientBoostingRegressor, RandomForestRegressor)
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.linear_model import (ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge,
+                                      SGDClassifier, SGDRegressor)
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+    from sklearn.svm import SVR, LinearSVC, LinearSVR
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
     def iris_frame():
         return iris_df()
@@ -301,18 +327,32 @@ def _sk_cases():
         "hist_gradient_boosting": (HistGradientBoostingClassifier(max_iter=20, random_state=0), iris_frame, {}),
         "ridge": (Ridge(), diabetes, {}),
         "pipeline_column_transformer": (pipe, mixed, {}),
+        "decision_tree_classifier": (DecisionTreeClassifier(max_depth=4, random_state=0), iris_frame, {}),
+        "decision_tree_regressor": (DecisionTreeRegressor(max_depth=5, random_state=0), diabetes, {}),
+        "extra_trees_classifier": (ExtraTreesClassifier(n_estimators=15, random_state=0), iris_frame, {}),
+        "extra_trees_regressor": (ExtraTreesRegressor(n_estimators=15, random_state=0), diabetes, {}),
+        "gradient_boosting_classifier": (GradientBoostingClassifier(n_estimators=15, random_state=0), iris_frame, {}),
+        "hist_gradient_boosting_regressor": (HistGradientBoostingRegressor(max_iter=20, random_state=0), diabetes, {}),
+        "linear_regression": (LinearRegression(), diabetes, {}),
+        "lasso": (Lasso(alpha=0.1), diabetes, {}),
+        "elastic_net": (ElasticNet(alpha=0.01), diabetes, {}),
+        "sgd_classifier": (Pipeline([("s", StandardScaler()), ("m", SGDClassifier(random_state=0))]), iris_frame, {}),
+        "sgd_regressor": (Pipeline([("s", StandardScaler()), ("m", SGDRegressor(random_state=0))]), diabetes, {}),
+        "linear_svc": (Pipeline([("s", MinMaxScaler()), ("m", LinearSVC(random_state=0))]), iris_frame, {}),
+        "linear_svr": (LinearSVR(random_state=0, max_iter=5000), diabetes, {}),
+        "svr_rbf": (SVR(), diabetes, {}),
     }
 
 
-SK_CASES = list(_sk_cases())
+def _case_formats():
+    """Every estimator in the client's default format (skops on 3.x, cloudpickle on 2.x); the
+    first seven (trees, boosting, linear, a pipeline) in the client's other format as well."""
+    formats = ["skops", "cloudpickle"] if MLFLOW3 else ["cloudpickle", "pickle"]
+    cases = list(_sk_cases())
+    return [(c, f) for i, c in enumerate(cases) for f in (formats if i < 7 else formats[:1])]
 
 
-def _formats():
-    return ["skops", "cloudpickle"] if MLFLOW3 else ["cloudpickle", "pickle"]
-
-
-@pytest.mark.parametrize("fmt", _formats())
-@pytest.mark.parametrize("case", SK_CASES)
+@pytest.mark.parametrize("case,fmt", _case_formats())
 def test_sklearn_estimator_answers_as_mlflow(case, fmt, server, client, uniq, weir_bin, tmp_path):
     model, data, kw = _sk_cases()[case]
     X, y = data()
@@ -331,6 +371,7 @@ def test_sklearn_estimator_answers_as_mlflow(case, fmt, server, client, uniq, we
         proc.wait("/health")
         rows = X.iloc[::9].reset_index(drop=True)
         assert check_against_mlflow(proc, f"models:/{name}/{version}", rows) >= 3
+        check_kserve_v2(proc, name, f"models:/{name}/{version}", rows.dropna().reset_index(drop=True))
     finally:
         assert proc.stop() == 0, _tail(proc.log)
 

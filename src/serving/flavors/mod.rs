@@ -25,11 +25,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dtype;
 pub mod error;
 pub mod frame;
 pub mod lightgbm;
 pub mod limits;
-pub mod ndarray;
 pub mod npy;
 pub mod pickle;
 mod pylit;

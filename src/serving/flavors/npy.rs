@@ -1,9 +1,10 @@
 //! `.npy` files (numpy's own format, as skops stores arrays): magic, version, a Python-literal
 //! header `{'descr', 'fortran_order', 'shape'}`, then the raw data.
 
+use crate::serving::flavors::dtype::{DType, Kind};
 use crate::serving::flavors::error::{LoadError, LoadResult};
-use crate::serving::flavors::ndarray::{DType, Kind, NdArray};
 use crate::serving::flavors::pylit;
+use crate::serving::flavors::value::NdArray;
 use crate::serving::flavors::value::Value;
 
 fn bad(msg: impl Into<String>) -> LoadError {

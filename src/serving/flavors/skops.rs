@@ -13,8 +13,8 @@ use crate::serving::flavors::error::{LoadError, LoadResult};
 use crate::serving::flavors::limits::{
     MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUE_NODES, MAX_ZIP_ENTRIES,
 };
-use crate::serving::flavors::ndarray::NdArray;
 use crate::serving::flavors::npy;
+use crate::serving::flavors::value::NdArray;
 use crate::serving::flavors::value::{Object, Value};
 
 /// Total bytes all entries of one archive may decompress to.

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::*;
+use crate::serving::flavors::dtype::{DType, Kind};
 use crate::serving::flavors::error::{LoadError, LoadResult};
 use crate::serving::flavors::limits::MAX_DEPTH;
-use crate::serving::flavors::ndarray::{DType, Kind, NdArray};
+use crate::serving::flavors::value::NdArray;
 use crate::serving::flavors::value::{Object, Value};
 
 pub(super) struct Expander<'a> {
@@ -187,7 +188,7 @@ pub(super) fn numpy_object(class: &str, args: Vec<Value>, state: Value) -> LoadR
 }
 
 pub(super) fn scalar_of(arr: NdArray) -> Value {
-    use crate::serving::flavors::ndarray::ArrayData as D;
+    use crate::serving::flavors::value::ArrayData as D;
     match arr.data {
         D::Bool(v) => v.first().map_or(Value::None, |&b| Value::Bool(b)),
         D::I64(v) => v.first().map_or(Value::None, |&i| Value::Int(i)),

@@ -5,8 +5,8 @@ use super::read::*;
 use super::*;
 use crate::serving::flavors::error::{LoadError, LoadResult};
 use crate::serving::flavors::frame::Labels;
-use crate::serving::flavors::ndarray::ArrayData;
 use crate::serving::flavors::tree::{FlatTree, RawNode, DEFAULT_LEFT};
+use crate::serving::flavors::value::ArrayData;
 use crate::serving::flavors::value::Value;
 pub(super) fn forest_trees(
     o: &Value,

@@ -3,9 +3,9 @@
 
 use crate::serving::flavors::error::{LoadError, LoadResult};
 use crate::serving::flavors::frame::{Labels, Matrix};
-use crate::serving::flavors::ndarray::{ArrayData, NdArray};
 use crate::serving::flavors::tree::{FlatTree, RawNode, DEFAULT_LEFT};
 use crate::serving::flavors::value::Value;
+use crate::serving::flavors::value::{ArrayData, NdArray};
 // ------------------------------------------------------------------------------------------
 // Helpers over the value tree.
 

@@ -4,7 +4,7 @@ use super::read::*;
 use super::transform::*;
 use super::*;
 use crate::serving::flavors::error::{LoadError, LoadResult};
-use crate::serving::flavors::ndarray::ArrayData;
+use crate::serving::flavors::value::ArrayData;
 use crate::serving::flavors::value::Value;
 pub(super) fn build_transform(o: &Value) -> LoadResult<Transform> {
     let short = o.short_class().to_string();

@@ -1,11 +1,9 @@
-//! Typed n-dimensional arrays decoded from numpy's raw bytes (pickled `ndarray`s and `.npy`
+//! numpy dtypes, and arrays decoded from numpy's raw bytes (pickled `ndarray`s and `.npy`
 //! files), including structured dtypes such as a scikit-learn tree's `nodes`.
 
-use std::sync::Arc;
-
 use crate::serving::flavors::error::{LoadError, LoadResult};
-use crate::serving::flavors::limits::{MAX_DIMS, MAX_ELEMENTS, MAX_FILE_BYTES};
-use crate::serving::flavors::value::Value;
+use crate::serving::flavors::limits::MAX_FILE_BYTES;
+use crate::serving::flavors::value::{element_count, fortran_to_c, ArrayData, NdArray};
 
 /// The element kind of a numpy dtype.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,68 +100,6 @@ impl DType {
             _ => DType::parse(name),
         }
     }
-}
-
-/// Decoded array elements, in C (row-major) order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ArrayData {
-    Bool(Vec<bool>),
-    I64(Vec<i64>),
-    /// Unsigned integers too large for i64 are refused; all others land in `I64`.
-    F64(Vec<f64>),
-    Str(Vec<String>),
-    Bytes(Vec<Vec<u8>>),
-    Object(Vec<Value>),
-    /// One column per named field of a record dtype (padding fields dropped).
-    Record(Vec<(String, ArrayData)>),
-}
-
-impl ArrayData {
-    pub fn len(&self) -> usize {
-        match self {
-            ArrayData::Bool(v) => v.len(),
-            ArrayData::I64(v) => v.len(),
-            ArrayData::F64(v) => v.len(),
-            ArrayData::Str(v) => v.len(),
-            ArrayData::Bytes(v) => v.len(),
-            ArrayData::Object(v) => v.len(),
-            ArrayData::Record(f) => f.first().map_or(0, |(_, d)| d.len()),
-        }
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// A decoded numpy array.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NdArray {
-    pub shape: Vec<usize>,
-    pub data: ArrayData,
-    /// The source dtype was a float of 4 bytes (values are still stored as f64).
-    pub f32: bool,
-}
-
-/// Checked product of a shape, capped at [`MAX_ELEMENTS`].
-pub fn element_count(shape: &[usize]) -> LoadResult<usize> {
-    if shape.len() > MAX_DIMS {
-        return Err(LoadError::invalid(format!(
-            "array has {} dimensions (limit {MAX_DIMS})",
-            shape.len()
-        )));
-    }
-    let mut n: usize = 1;
-    for &d in shape {
-        n = n
-            .checked_mul(d)
-            .filter(|&n| n <= MAX_ELEMENTS)
-            .ok_or_else(|| {
-                LoadError::invalid(format!(
-                    "array shape {shape:?} has more than {MAX_ELEMENTS} elements"
-                ))
-            })?;
-    }
-    Ok(n)
 }
 
 fn take<const N: usize>(b: &[u8], big: bool) -> [u8; N] {
@@ -324,48 +260,6 @@ fn decode_strided(
     })
 }
 
-/// Reorders Fortran-order data into C order.
-pub fn fortran_to_c(data: ArrayData, shape: &[usize]) -> ArrayData {
-    if shape.len() < 2 {
-        return data;
-    }
-    let n: usize = shape.iter().product();
-    // For each C index, the F index of the same element.
-    let perm: Vec<usize> = (0..n)
-        .map(|c| {
-            let mut rem = c;
-            let mut idx = vec![0usize; shape.len()];
-            for (d, &s) in shape.iter().enumerate().rev() {
-                if s > 0 {
-                    idx[d] = rem % s;
-                    rem /= s;
-                }
-            }
-            let mut f = 0usize;
-            for (d, &s) in shape.iter().enumerate().rev() {
-                f = f * s + idx[d];
-            }
-            f
-        })
-        .collect();
-    fn pick<T: Clone>(v: Vec<T>, perm: &[usize]) -> Vec<T> {
-        perm.iter().filter_map(|&i| v.get(i).cloned()).collect()
-    }
-    match data {
-        ArrayData::Bool(v) => ArrayData::Bool(pick(v, &perm)),
-        ArrayData::I64(v) => ArrayData::I64(pick(v, &perm)),
-        ArrayData::F64(v) => ArrayData::F64(pick(v, &perm)),
-        ArrayData::Str(v) => ArrayData::Str(pick(v, &perm)),
-        ArrayData::Bytes(v) => ArrayData::Bytes(pick(v, &perm)),
-        ArrayData::Object(v) => ArrayData::Object(pick(v, &perm)),
-        ArrayData::Record(f) => ArrayData::Record(
-            f.into_iter()
-                .map(|(n, d)| (n, fortran_to_c(d, shape)))
-                .collect(),
-        ),
-    }
-}
-
 impl NdArray {
     /// Builds an array from raw bytes, checking the shape against the data.
     pub fn from_raw(
@@ -385,38 +279,4 @@ impl NdArray {
             f32: dtype.kind == Kind::Float && dtype.itemsize == 4,
         })
     }
-
-    /// An array of Python objects (pickled object arrays, skops JSON arrays).
-    pub fn from_objects(
-        values: Vec<Value>,
-        shape: Vec<usize>,
-        fortran: bool,
-    ) -> LoadResult<NdArray> {
-        let count = element_count(&shape)?;
-        if values.len() != count {
-            return Err(LoadError::invalid(format!(
-                "object array has {} items but its shape {shape:?} needs {count}",
-                values.len()
-            )));
-        }
-        let mut data = ArrayData::Object(values);
-        if fortran {
-            data = fortran_to_c(data, &shape);
-        }
-        Ok(NdArray {
-            shape,
-            data,
-            f32: false,
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.data.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
 }
-
-/// A shared array inside a [`Value`] tree.
-pub type SharedArray = Arc<NdArray>;
