@@ -404,6 +404,17 @@ async fn bad_input_gets_mlflow_errors_and_changes_nothing() {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert!(b.contains("404 Not Found") && ct.unwrap().starts_with("text/html"));
+    // ... except on KServe's paths (mounted by --serve-model), whose clients read {"error"}.
+    let (s, b, _) = api.raw("GET", "/v2/models/none/nope", None, vec![]).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let body: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("/v2/models/none/nope"),
+        "{b}"
+    );
     let (s, b, _) = api
         .raw(
             "GET",

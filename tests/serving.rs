@@ -1007,3 +1007,36 @@ async fn models_serve_resolves_over_http_and_follows_the_alias() {
         assert_eq!(r.status, 503);
     }
 }
+
+/// KServe's clients decode `{"error": ...}`: unknown V2 (and V1) paths and wrong methods answer in
+/// that shape; MLflow's scoring routes keep FastAPI's `{"detail": ...}`.
+#[tokio::test]
+async fn kserve_paths_answer_routing_errors_in_kserve_shape() {
+    let s = serve_model("iris-logreg", BackendChoice::Tract).await;
+    for (method, path, status) in [
+        ("GET", "/v2/nope", 404),
+        ("GET", "/v2/models/iris-logreg/nope", 404),
+        ("GET", "/v2/models/iris-logreg/infer", 405),
+        ("POST", "/v2/health/live", 405),
+        ("GET", "/v1/models/iris-logreg/extra", 404),
+    ] {
+        let r = call(&s.app, method, path, None, "").await;
+        assert_eq!(r.status.as_u16(), status, "{method} {path}: {}", r.body);
+        let msg = r.json()["error"].as_str().map(str::to_owned);
+        assert!(
+            msg.is_some_and(|m| m.contains(path)),
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+    let r = call(&s.app, "GET", "/nope", None, "").await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["detail"].as_str()),
+        (404, Some("Not Found"))
+    );
+    let r = call(&s.app, "GET", "/invocations", None, "").await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["detail"].as_str()),
+        (405, Some("Method Not Allowed"))
+    );
+}

@@ -60,7 +60,11 @@ pub async fn server_info(State(s): State<AppState>) -> Response {
     .into_response()
 }
 
-pub async fn not_found() -> Response {
+pub async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    // `weir server --serve-model` mounts KServe's routes: their clients read `{"error"}`.
+    if crate::api::serving::is_kserve_path(uri.path()) {
+        return crate::api::serving::kserve_no_route(StatusCode::NOT_FOUND, &method, uri.path());
+    }
     (
         StatusCode::NOT_FOUND,
         Html(
@@ -70,7 +74,14 @@ pub async fn not_found() -> Response {
         .into_response()
 }
 
-pub async fn method_not_allowed() -> Response {
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    if crate::api::serving::is_kserve_path(uri.path()) {
+        return crate::api::serving::kserve_no_route(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &method,
+            uri.path(),
+        );
+    }
     (
         StatusCode::METHOD_NOT_ALLOWED,
         Html(

@@ -227,12 +227,39 @@ pub fn routes() -> Router<HttpState> {
         )
 }
 
-/// FastAPI's 404/405 bodies, as `mlflow models serve` answers.
-pub async fn not_found() -> Response {
+/// Whether `path` belongs to KServe's protocols (V2, and V1's `/v1/models`), whose clients
+/// decode error bodies as `{"error": "..."}`.
+pub fn is_kserve_path(path: &str) -> bool {
+    path == "/v2"
+        || path.starts_with("/v2/")
+        || path == "/v1/models"
+        || path.starts_with("/v1/models/")
+}
+
+/// A KServe-shaped answer for a path or method no route has: `{"error": "..."}`, as KServe's
+/// and Triton's V2 clients expect (they cannot decode FastAPI's `{"detail": ...}`).
+pub fn kserve_no_route(status: StatusCode, method: &axum::http::Method, path: &str) -> Response {
+    let what = if status == StatusCode::METHOD_NOT_ALLOWED {
+        format!("method {method} is not allowed on {path}")
+    } else {
+        format!("no such route: {method} {path}")
+    };
+    json_response(status, serde_json::json!({ "error": what }).to_string())
+}
+
+/// 404: FastAPI's body, as `mlflow models serve` answers, except on KServe's paths.
+pub async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    if is_kserve_path(uri.path()) {
+        return kserve_no_route(StatusCode::NOT_FOUND, &method, uri.path());
+    }
     json_response(StatusCode::NOT_FOUND, r#"{"detail":"Not Found"}"#)
 }
 
-pub async fn method_not_allowed() -> Response {
+/// 405: FastAPI's body, except on KServe's paths.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    if is_kserve_path(uri.path()) {
+        return kserve_no_route(StatusCode::METHOD_NOT_ALLOWED, &method, uri.path());
+    }
     json_response(
         StatusCode::METHOD_NOT_ALLOWED,
         r#"{"detail":"Method Not Allowed"}"#,
