@@ -14,15 +14,16 @@ pub use crate::secret::SecretUri;
 pub use crate::serving::backend::BackendChoice;
 pub use crate::telemetry::LogFormat;
 
-/// Weir: an MLflow-compatible tracking server, model registry and ONNX model server.
+/// Weir: an MLflow-compatible tracking server, model registry and model server.
 #[derive(Debug, Parser)]
 #[command(
     name = "weir",
     version,
-    about = "An MLflow-compatible tracking server, model registry and fast ONNX model server, in one binary.",
+    about = "An MLflow-compatible tracking server, model registry and fast model server, in one binary.",
     long_about = "Weir speaks MLflow's REST protocol: point an unmodified `mlflow` Python client at it with \
 MLFLOW_TRACKING_URI=http://host:5000 and experiments, runs, artifacts and the model registry work. \
-The same binary resolves `models:/name@alias`, loads the ONNX model and answers /invocations, \
+The same binary resolves `models:/name@alias`, loads the model as MLflow logged it (ONNX; \
+scikit-learn, XGBoost and LightGBM read natively, no Python) and answers /invocations, \
 KServe V1/V2 and Prometheus /metrics.\n\n\
 Quick start:\n  weir server                         # tracking + registry + artifacts on 127.0.0.1:5000\n  \
 weir models serve -m models:/iris@champion --port 5001"
@@ -249,11 +250,13 @@ impl HttpArgs {
 /// Settings shared by every process that serves models.
 #[derive(Debug, Clone, Args)]
 pub struct ServingArgs {
-    /// Inference engine.
+    /// Inference engine for ONNX models (scikit-learn, XGBoost and LightGBM models always run
+    /// on Weir's native evaluator).
     #[arg(long, env = "WEIR_BACKEND", value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
 
-    /// Inference worker threads (and ONNX sessions) per model. 0 = one per CPU core.
+    /// Inference worker threads per model (each owns an ONNX session; native models share one
+    /// read-only copy). 0 = one per CPU core.
     #[arg(long, env = "WEIR_WORKERS", default_value_t = 0)]
     pub workers: usize,
 

@@ -1,4 +1,5 @@
-//! Weir: an MLflow-compatible tracking server, model registry and ONNX model server.
+//! Weir: an MLflow-compatible tracking server, model registry and model server (ONNX,
+//! scikit-learn, XGBoost and LightGBM, with no Python).
 //!
 //! One library wired into three roles by [`roles`] (`weir server`, `weir models serve`,
 //! `weir db upgrade`). Layers point down, never up (docs/architecture.md draws them):
@@ -13,7 +14,8 @@
 //! - Domain: [`tracking`] (experiments, runs, metrics, validation limits, run naming),
 //!   [`registry`] (registered models, versions, stages, aliases, logged models, version sources,
 //!   `models:/` and `runs:/` resolution, move announcements), [`serving`] (model sources, the
-//!   cache, loading, inference backends and worker pool, hot reload, the scoring codecs).
+//!   cache, loading, inference backends and worker pool, the native model flavors, hot reload,
+//!   the scoring codecs).
 //! - Storage: [`store`] (the storage traits and their SQL for SQLite and PostgreSQL; the only
 //!   module with SQL), [`artifacts`] (local directory and S3 behind one streaming trait, the one
 //!   `safe_path` check, and which locations a server may read).

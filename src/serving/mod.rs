@@ -1,5 +1,5 @@
-//! Model serving: `models:/name@alias` → ONNX → `/invocations`, KServe V1/V2, `/metrics`, hot
-//! reload.
+//! Model serving: `models:/name@alias` → the model as MLflow logged it (ONNX, or scikit-learn,
+//! XGBoost and LightGBM read natively) → `/invocations`, KServe V1/V2, `/metrics`, hot reload.
 //!
 //! ```text
 //! model URI ─► source (resolve) ─► cache (download once, atomically) ─► model (MLmodel + backend)
@@ -13,7 +13,10 @@
 //!   (`weir models serve`), and downloading model directories.
 //! - [`cache`]: the on-disk cache, one directory per version, published atomically.
 //! - [`mlmodel`]: the `MLmodel` file: flavors, the onnx flavor's file, the signature.
-//! - [`backend`]: ONNX Runtime (`ort`, loaded at run time) and `tract` behind one trait.
+//! - [`backend`]: ONNX Runtime (`ort`, loaded at run time), `tract` and `native` (the flavors
+//!   below) behind one trait.
+//! - [`flavors`]: MLflow's sklearn, xgboost and lightgbm files read with no Python: a pickle
+//!   interpreter that executes nothing, skops, UBJSON, the estimators and one tree walk.
 //! - [`pool`]: the inference worker threads and bounded admission (503 when full).
 //! - [`model`]: a loaded version (schema, outputs, pool) and the serving configuration.
 //! - [`served`]: the models a process serves, their status, and the hot-reload watcher.
