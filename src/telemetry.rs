@@ -80,6 +80,14 @@ pub fn metrics() -> &'static Metrics {
         registry
             .register(Box::new(http_latency.clone()))
             .expect("register once");
+        // The standard process metrics an operator's dashboards expect: resident and virtual
+        // memory, CPU seconds, open and maximum file descriptors, start time, threads.
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("register once");
         Metrics {
             registry,
             http_requests,

@@ -478,14 +478,19 @@ async fn metrics_are_prefixed_and_labelled() {
         "weir_model_loaded_version{model=\"iris-rf-zipmap\",version=\"local\"} 1",
         "weir_model_ready{model=\"iris-rf-zipmap\"} 1",
         "weir_http_requests_total{method=\"POST\",route=\"/invocations\",status=\"200\"}",
+        // The standard process metrics.
+        "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ",
+        "process_open_fds ",
+        "process_start_time_seconds ",
     ] {
         assert!(m.contains(needle), "missing {needle} in\n{m}");
     }
     assert!(
         m.lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .all(|l| l.starts_with("weir_")),
-        "every metric is prefixed weir_"
+            .all(|l| l.starts_with("weir_") || l.starts_with("process_")),
+        "every metric is prefixed weir_ (besides Prometheus' standard process_ metrics)"
     );
 }
 
