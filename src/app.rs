@@ -9,7 +9,7 @@ use axum::routing::{delete, get, patch, post};
 use axum::Router;
 
 use crate::api::serving::{self as scoring, HttpState};
-use crate::api::{artifacts, experiments, logged_models, meta, registry, runs};
+use crate::api::{artifacts, auth, experiments, logged_models, meta, registry, runs};
 use crate::serving::Serving;
 pub use crate::state::AppState;
 
@@ -118,6 +118,52 @@ fn mlflow_routes() -> Router<AppState> {
             "/logged-models/{model_id}/artifacts/directories",
             get(logged_models::list_artifacts),
         )
+        // The basic-auth app (answering 404 while it is off).
+        .route("/users/create", post(auth::create_user))
+        .route("/users/get", get(auth::get_user))
+        .route("/users/current", get(auth::current_user))
+        .route("/users/list", get(auth::list_users))
+        .route("/users/update-password", patch(auth::update_password))
+        .route("/users/update-admin", patch(auth::update_admin))
+        .route("/users/delete", delete(auth::delete_user))
+        .route(
+            "/experiments/permissions/create",
+            post(auth::legacy_permission),
+        )
+        .route("/experiments/permissions/get", get(auth::legacy_permission))
+        .route(
+            "/experiments/permissions/update",
+            patch(auth::legacy_permission),
+        )
+        .route(
+            "/experiments/permissions/delete",
+            delete(auth::legacy_permission),
+        )
+        .route(
+            "/registered-models/permissions/create",
+            post(auth::legacy_permission),
+        )
+        .route(
+            "/registered-models/permissions/get",
+            get(auth::legacy_permission),
+        )
+        .route(
+            "/registered-models/permissions/update",
+            patch(auth::legacy_permission),
+        )
+        .route(
+            "/registered-models/permissions/delete",
+            delete(auth::legacy_permission),
+        )
+}
+
+/// MLflow 3.17's grant API (under `/api/3.0/mlflow` and `/ajax-api/3.0/mlflow`).
+fn mlflow_v3_routes() -> Router<AppState> {
+    Router::new()
+        .route("/users/permissions/grant", post(auth::grant))
+        .route("/users/permissions/revoke", post(auth::revoke))
+        .route("/users/permissions/get", get(auth::effective))
+        .route("/server-info", get(meta::server_info))
 }
 
 /// Routes MLflow mounts only under `/ajax-api/2.0/mlflow`: the UI's own calls.
@@ -181,6 +227,7 @@ pub fn app(state: AppState) -> Router {
         .unwrap_or_else(|| Arc::new(Serving::empty()));
     let max_body = state.max_body_bytes;
     let security = state.security.clone();
+    let access = state.auth.clone();
     let routes = Router::new()
         .nest("/api/2.0/mlflow", mlflow.clone())
         .nest("/ajax-api/2.0/mlflow", mlflow.merge(mlflow_ajax_routes()))
@@ -196,8 +243,8 @@ pub fn app(state: AppState) -> Router {
             "/model-versions/get-artifact",
             get(registry::get_version_artifact),
         )
-        .route("/api/3.0/mlflow/server-info", get(meta::server_info))
-        .route("/ajax-api/3.0/mlflow/server-info", get(meta::server_info))
+        .nest("/api/3.0/mlflow", mlflow_v3_routes())
+        .nest("/ajax-api/3.0/mlflow", mlflow_v3_routes())
         .route("/", get(crate::ui::index))
         .route("/static/{*path}", get(crate::ui::asset))
         .route("/health", get(meta::health))
@@ -207,7 +254,16 @@ pub fn app(state: AppState) -> Router {
         .merge(embedded_serving(serving, max_body))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(DefaultBodyLimit::max(max_body));
+    // Authentication and permissions (when on) run after the Host and origin checks.
+    let routes = match access {
+        Some(a) => routes.layer(axum::middleware::from_fn_with_state(
+            (a, max_body),
+            crate::auth::middleware::auth_layer,
+        )),
+        None => routes,
+    };
+    let routes = routes
         .layer(axum::middleware::from_fn_with_state(
             security,
             crate::api::guard::guard,

@@ -176,6 +176,20 @@ pub struct ServerArgs {
     #[arg(long, env = "WEIR_DB_CONNECT_TIMEOUT", default_value_t = 60)]
     pub db_connect_timeout: u64,
 
+    /// `basic-auth` turns on MLflow's basic-auth app: every request but `/health`, static assets
+    /// and `server-info` needs HTTP Basic credentials, and users get READ, USE, EDIT or MANAGE
+    /// on experiments and registered models. Configured by MLflow's ini file
+    /// (MLFLOW_AUTH_CONFIG_PATH: default_permission, database_uri, admin_username,
+    /// admin_password) and MLFLOW_AUTH_ADMIN_PASSWORD; without a password the admin is created
+    /// with a random one, printed once. `WEIR_AUTH=basic` does the same.
+    #[arg(long = "app-name", env = "WEIR_AUTH", value_parser = ["basic-auth", "basic"])]
+    pub app_name: Option<String>,
+
+    /// With basic-auth on, answer `/metrics` without credentials (for scrapers that cannot
+    /// authenticate; the metrics carry no user data).
+    #[arg(long, env = "WEIR_PUBLIC_METRICS")]
+    pub public_metrics: bool,
+
     /// Also serve this model from the in-process registry (repeatable): `models:/name@alias`,
     /// `models:/name/Production`, `models:/name/3`, `runs:/<run>/model`, `models:/m-<id>` or a
     /// local directory holding an MLmodel file; `NAME=URI` chooses the name it is served under.

@@ -19,6 +19,8 @@
 //! - Storage: [`store`] (the storage traits and their SQL for SQLite and PostgreSQL; the only
 //!   module with SQL), [`artifacts`] (local directory and S3 behind one streaming trait, the one
 //!   `safe_path` check, and which locations a server may read).
+//! - Access: [`auth`] (the basic-auth app: users, per-resource permissions, the route table
+//!   and the middleware that enforces it).
 //! - Leaves, imported by every layer: [`types`] (MLflow's entities as it serialises them),
 //!   [`search`] (the filter / order_by grammar and each entity's searchable fields),
 //!   [`error`] (the one error type and MLflow's error shape), [`security`] (allowed hosts,
@@ -29,6 +31,7 @@
 pub mod api;
 pub mod app;
 pub mod artifacts;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod registry;

@@ -42,6 +42,26 @@ pub fn redact_uri(uri: &str) -> String {
     out
 }
 
+/// A password or token: prints as `***`; [`expose`](Secret::expose) gives the text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
 /// A URI that may hold a password. Prints redacted; [`expose`](SecretUri::expose) gives the text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretUri(String);

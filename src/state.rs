@@ -27,6 +27,8 @@ pub struct AppState {
     pub security: Arc<Policy>,
     /// Longest a (non-streaming) API request may take.
     pub request_timeout: std::time::Duration,
+    /// The basic-auth app, when on (`--app-name basic-auth`).
+    pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Policy> {
@@ -54,6 +56,7 @@ impl AppState {
             serving: None,
             security: Arc::new(Policy::default()),
             request_timeout: std::time::Duration::from_secs(60),
+            auth: None,
         }
     }
 

@@ -183,7 +183,12 @@ where
     ) -> Result<Self, Self::Rejection> {
         let policy: Arc<Policy> = axum::extract::FromRef::from_ref(state);
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
-        Ok(Forwarded::from_request(&parts.headers, peer, &policy))
+        let mut fwd = Forwarded::from_request(&parts.headers, peer, &policy);
+        // A user the basic-auth app authenticated is who made the change, whatever a proxy says.
+        if let Some(who) = parts.extensions.get::<crate::auth::Identity>() {
+            fwd.user = Some(who.username.clone());
+        }
+        Ok(fwd)
     }
 }
 

@@ -2,6 +2,7 @@
 //! One file per resource; no SQL and no business rules here.
 
 pub mod artifacts;
+pub mod auth;
 pub mod experiments;
 pub mod fields;
 pub mod guard;

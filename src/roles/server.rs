@@ -73,6 +73,24 @@ pub async fn server_state(args: &ServerArgs) -> anyhow::Result<AppState> {
         .ensure_default_experiment()
         .await
         .map_err(|e| anyhow::anyhow!("creating the Default experiment: {}", e.message))?;
+    if args.app_name.is_some() {
+        let config = crate::auth::AuthConfig::from_env()?;
+        let auth_store = match &config.database_uri {
+            Some(uri) if uri != args.backend_store_uri.expose() => Arc::new(
+                SqlStore::open_within(uri, args.db_connect_timeout())
+                    .await
+                    .context("opening the auth database (database_uri in the auth config)")?,
+            ),
+            _ => state.store.clone(),
+        };
+        let auth = crate::auth::Auth::start(auth_store, &config, args.public_metrics).await?;
+        tracing::info!(
+            admin = config.admin_username,
+            default_permission = config.default_permission.as_str(),
+            "basic-auth on"
+        );
+        state.auth = Some(Arc::new(auth));
+    }
     state.serving = Some(crate::serving::start_in_process(
         &args.serve_model,
         args.serving.serving_config(&args.http),

@@ -22,6 +22,11 @@ const SQLITE: &[Migration] = &[
         "registry",
         include_str!("../../migrations/sqlite/0002_registry.sql"),
     ),
+    (
+        3,
+        "auth",
+        include_str!("../../migrations/sqlite/0003_auth.sql"),
+    ),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -34,6 +39,11 @@ const POSTGRES: &[Migration] = &[
         2,
         "registry",
         include_str!("../../migrations/postgres/0002_registry.sql"),
+    ),
+    (
+        3,
+        "auth",
+        include_str!("../../migrations/postgres/0003_auth.sql"),
     ),
 ];
 

@@ -8,6 +8,7 @@
 //! SQLite gets one writer connection and a small pool of readers (WAL mode): writers queue in
 //! the pool instead of spinning on SQLITE_BUSY, which is what keeps concurrent logging fast.
 
+pub mod auth;
 mod builder;
 mod experiments;
 mod logged_models;

@@ -116,6 +116,12 @@ impl ModelStore for SqlStore {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        // Grants of the basic-auth app follow the model.
+        sqlx::query("UPDATE auth_registered_model_permissions SET name = $1 WHERE name = $2")
+            .bind(new_name)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         self.get_registered_model(new_name).await
     }
@@ -135,6 +141,11 @@ impl ModelStore for SqlStore {
             Self::record_alias_move(&mut tx, name, &alias, Some(v), None, None).await?;
         }
         sqlx::query("DELETE FROM registered_models WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        // A model created again under this name starts with no grants.
+        sqlx::query("DELETE FROM auth_registered_model_permissions WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;

@@ -1,0 +1,710 @@
+//! The basic-auth app (`weir server --app-name basic-auth`) as a process, on SQLite and
+//! PostgreSQL: the permission matrix (route group × admin, owner, READ, EDIT, MANAGE,
+//! NO_PERMISSIONS, anonymous), search results filtered to what the caller may read, the user and
+//! grant API's rules, the creator's grant, the run's user, and brute-force slowdown.
+
+mod common;
+
+use common::ServerProcess;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+
+const ADMIN_PW: &str = "admin password for tests";
+const PW: &str = "user password for tests";
+
+struct Api {
+    client: Client,
+    url: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        who: Option<(&str, &str)>,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, String) {
+        let url = format!("{}{path}", self.url);
+        let mut req = if method == Method::GET {
+            let q: Vec<(String, String)> = body
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.client.get(&url).query(&q)
+        } else {
+            self.client.request(method, &url).json(&body)
+        };
+        if let Some((u, p)) = who {
+            req = req.basic_auth(u, Some(p));
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        (status, r.text().await.unwrap())
+    }
+
+    async fn ok(&self, who: (&str, &str), method: Method, path: &str, body: Value) -> Value {
+        let (s, text) = self.call(Some(who), method, path, body).await;
+        assert_eq!(s, 200, "{path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+}
+
+const ADMIN: (&str, &str) = ("admin", ADMIN_PW);
+
+fn start(backend_uri: Option<&str>) -> ServerProcess {
+    let mut args = vec!["--app-name", "basic-auth"];
+    if let Some(uri) = backend_uri {
+        args.extend(["--backend-store-uri", uri]);
+    }
+    ServerProcess::start(&args, &[("MLFLOW_AUTH_ADMIN_PASSWORD", ADMIN_PW)])
+}
+
+async fn matrix(server: &ServerProcess) {
+    let api = Api {
+        client: Client::new(),
+        url: server.url.clone(),
+    };
+    const M: &str = "/api/2.0/mlflow";
+    // Open routes, and everything else closed to anonymous callers and wrong passwords.
+    assert_eq!(
+        api.call(None, Method::GET, "/health", json!({})).await.0,
+        200
+    );
+    assert_eq!(
+        api.call(None, Method::GET, "/api/3.0/mlflow/server-info", json!({}))
+            .await
+            .0,
+        200
+    );
+    let (s, body) = api.call(None, Method::GET, "/metrics", json!({})).await;
+    assert_eq!(s, 401, "{body}");
+    assert!(body.contains("You are not authenticated"));
+    let (s, _) = api
+        .call(
+            Some(("admin", "wrong password!!")),
+            Method::GET,
+            &format!("{M}/experiments/search"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 401);
+
+    for u in ["alice", "bob", "carol", "dave", "erin"] {
+        let user = api
+            .ok(
+                ADMIN,
+                Method::POST,
+                &format!("{M}/users/create"),
+                json!({"username": u, "password": PW}),
+            )
+            .await;
+        assert_eq!(user["user"]["username"], u);
+        assert_eq!(user["user"]["is_admin"], false);
+    }
+    let (s, text) = api
+        .call(
+            Some(ADMIN),
+            Method::POST,
+            &format!("{M}/users/create"),
+            json!({"username": "x", "password": "short"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{text}");
+    let (s, _) = api
+        .call(
+            Some(("bob", PW)),
+            Method::POST,
+            &format!("{M}/users/create"),
+            json!({"username": "y", "password": PW}),
+        )
+        .await;
+    assert_eq!(s, 403, "only admins create users");
+
+    // alice owns an experiment, a run in it and a registered model.
+    let alice = ("alice", PW);
+    let exp = api
+        .ok(
+            alice,
+            Method::POST,
+            &format!("{M}/experiments/create"),
+            json!({"name": "alice-exp"}),
+        )
+        .await["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = api
+        .ok(
+            alice,
+            Method::POST,
+            &format!("{M}/runs/create"),
+            json!({"experiment_id": exp}),
+        )
+        .await;
+    let run_id = run["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+    // The signed-in user is the run's user.
+    assert_eq!(run["run"]["info"]["user_id"], "alice");
+    let tags = run["run"]["data"]["tags"].as_array().unwrap();
+    assert!(
+        tags.iter()
+            .any(|t| t["key"] == "mlflow.user" && t["value"] == "alice"),
+        "{tags:?}"
+    );
+    api.ok(
+        alice,
+        Method::POST,
+        &format!("{M}/registered-models/create"),
+        json!({"name": "alice-model"}),
+    )
+    .await;
+    api.ok(
+        alice,
+        Method::POST,
+        &format!("{M}/model-versions/create"),
+        json!({"name": "alice-model", "source": format!("runs:/{run_id}/model"), "run_id": run_id}),
+    )
+    .await;
+    // The creator got MANAGE: alice grants the others (3.x API for the experiment, the older
+    // per-resource API for the model).
+    for (u, p) in [("bob", "READ"), ("carol", "EDIT"), ("dave", "MANAGE")] {
+        api.ok(
+            alice,
+            Method::POST,
+            "/api/3.0/mlflow/users/permissions/grant",
+            json!({"username": u, "resource_type": "experiment", "resource_id": exp, "permission": p}),
+        )
+        .await;
+        api.ok(
+            alice,
+            Method::POST,
+            &format!("{M}/registered-models/permissions/create"),
+            json!({"name": "alice-model", "username": u, "permission": p}),
+        )
+        .await;
+    }
+    // NO_PERMISSIONS: refused as a 3.x grant, accepted by the older API.
+    let (s, text) = api
+        .call(
+            Some(alice),
+            Method::POST,
+            "/api/3.0/mlflow/users/permissions/grant",
+            json!({"username": "erin", "resource_type": "experiment", "resource_id": exp, "permission": "NO_PERMISSIONS"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{text}");
+    api.ok(
+        alice,
+        Method::POST,
+        &format!("{M}/experiments/permissions/create"),
+        json!({"experiment_id": exp, "username": "erin", "permission": "NO_PERMISSIONS"}),
+    )
+    .await;
+    api.ok(
+        alice,
+        Method::POST,
+        &format!("{M}/registered-models/permissions/create"),
+        json!({"name": "alice-model", "username": "erin", "permission": "NO_PERMISSIONS"}),
+    )
+    .await;
+    // Granting twice, revoking what is not granted.
+    let (s, text) = api
+        .call(
+            Some(alice),
+            Method::POST,
+            "/api/3.0/mlflow/users/permissions/grant",
+            json!({"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "EDIT"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{text}");
+    assert!(text.contains("RESOURCE_ALREADY_EXISTS"), "{text}");
+    let (s, _) = api
+        .call(
+            Some(alice),
+            Method::POST,
+            "/api/3.0/mlflow/users/permissions/revoke",
+            json!({"username": "admin", "resource_type": "experiment", "resource_id": exp}),
+        )
+        .await;
+    assert_eq!(s, 404);
+    // bob (READ) cannot grant.
+    let (s, _) = api
+        .call(
+            Some(("bob", PW)),
+            Method::POST,
+            "/api/3.0/mlflow/users/permissions/grant",
+            json!({"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "MANAGE"}),
+        )
+        .await;
+    assert_eq!(s, 403);
+
+    // The matrix: each route group, each caller.
+    let callers: [(&str, Option<(&str, &str)>); 7] = [
+        ("admin", Some(ADMIN)),
+        ("owner", Some(alice)),
+        ("READ", Some(("bob", PW))),
+        ("EDIT", Some(("carol", PW))),
+        ("MANAGE", Some(("dave", PW))),
+        ("NO_PERMISSIONS", Some(("erin", PW))),
+        ("anonymous", None),
+    ];
+    // Expected status per caller, in the order above.
+    const READ: [u16; 7] = [200, 200, 200, 200, 200, 403, 401];
+    const UPDATE: [u16; 7] = [200, 200, 403, 200, 200, 403, 401];
+    const MANAGE: [u16; 7] = [200, 200, 403, 403, 200, 403, 401];
+    let mut table = Vec::new();
+    for (i, (label, who)) in callers.iter().enumerate() {
+        let mut row = vec![label.to_string()];
+        let checks: Vec<(&str, Method, String, Value, u16)> = vec![
+            (
+                "experiments/get",
+                Method::GET,
+                format!("{M}/experiments/get"),
+                json!({"experiment_id": exp}),
+                READ[i],
+            ),
+            (
+                "runs/get",
+                Method::GET,
+                format!("{M}/runs/get"),
+                json!({"run_id": run_id}),
+                READ[i],
+            ),
+            (
+                "metrics/get-history",
+                Method::GET,
+                format!("{M}/metrics/get-history"),
+                json!({"run_id": run_id, "metric_key": "m"}),
+                READ[i],
+            ),
+            (
+                "registered-models/get",
+                Method::GET,
+                format!("{M}/registered-models/get"),
+                json!({"name": "alice-model"}),
+                READ[i],
+            ),
+            (
+                "model-versions/get",
+                Method::GET,
+                format!("{M}/model-versions/get"),
+                json!({"name": "alice-model", "version": "1"}),
+                READ[i],
+            ),
+            (
+                "artifacts (proxy list)",
+                Method::GET,
+                "/api/2.0/mlflow-artifacts/artifacts".to_owned(),
+                json!({"path": format!("{exp}/{run_id}/artifacts")}),
+                READ[i],
+            ),
+            (
+                "runs/log-metric",
+                Method::POST,
+                format!("{M}/runs/log-metric"),
+                json!({"run_id": run_id, "key": "m", "value": 1.0, "timestamp": 1, "step": i}),
+                UPDATE[i],
+            ),
+            (
+                "experiments/set-experiment-tag",
+                Method::POST,
+                format!("{M}/experiments/set-experiment-tag"),
+                json!({"experiment_id": exp, "key": "k", "value": "v"}),
+                UPDATE[i],
+            ),
+            (
+                "registered-models/set-tag",
+                Method::POST,
+                format!("{M}/registered-models/set-tag"),
+                json!({"name": "alice-model", "key": "k", "value": "v"}),
+                UPDATE[i],
+            ),
+            (
+                "registered-models/alias (set)",
+                Method::POST,
+                format!("{M}/registered-models/alias"),
+                json!({"name": "alice-model", "alias": "champion", "version": "1"}),
+                UPDATE[i],
+            ),
+            (
+                "runs/create",
+                Method::POST,
+                format!("{M}/runs/create"),
+                json!({"experiment_id": exp}),
+                UPDATE[i],
+            ),
+            (
+                "registered-models/alias (delete)",
+                Method::DELETE,
+                format!("{M}/registered-models/alias"),
+                json!({"name": "alice-model", "alias": "champion"}),
+                MANAGE[i],
+            ),
+            (
+                "runs/delete",
+                Method::POST,
+                format!("{M}/runs/delete"),
+                json!({"run_id": run_id}),
+                MANAGE[i],
+            ),
+            (
+                "runs/restore",
+                Method::POST,
+                format!("{M}/runs/restore"),
+                json!({"run_id": run_id}),
+                MANAGE[i],
+            ),
+        ];
+        for (name, method, path, body, want) in checks {
+            // The alias must exist for each delete attempt.
+            if name == "registered-models/alias (delete)" {
+                api.ok(
+                    ADMIN,
+                    Method::POST,
+                    &format!("{M}/registered-models/alias"),
+                    json!({"name": "alice-model", "alias": "champion", "version": "1"}),
+                )
+                .await;
+            }
+            if name == "runs/restore" && want != 200 {
+                api.ok(
+                    ADMIN,
+                    Method::POST,
+                    &format!("{M}/runs/delete"),
+                    json!({"run_id": run_id}),
+                )
+                .await;
+            }
+            let (got, text) = api.call(*who, method, &path, body).await;
+            assert_eq!(got.as_u16(), want, "{label} {name}: {text}");
+            if want == 403 {
+                assert_eq!(text, "Permission denied");
+            }
+            row.push(got.as_u16().to_string());
+        }
+        api.ok(
+            ADMIN,
+            Method::POST,
+            &format!("{M}/runs/restore"),
+            json!({"run_id": run_id}),
+        )
+        .await;
+        table.push(row.join(" "));
+    }
+    println!("permission matrix:\n{}", table.join("\n"));
+
+    // A resource that does not exist: 403 for a non-admin (nothing learned), 404 for an admin.
+    let (s, _) = api
+        .call(
+            Some(("bob", PW)),
+            Method::GET,
+            &format!("{M}/experiments/get"),
+            json!({"experiment_id": "987654"}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, _) = api
+        .call(
+            Some(ADMIN),
+            Method::GET,
+            &format!("{M}/experiments/get"),
+            json!({"experiment_id": "987654"}),
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    // Searches answer 200 with only what the caller may read.
+    let names = |v: &Value, list: &str, key: &str| -> Vec<String> {
+        v[list]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e[key].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let bob = api
+        .ok(
+            ("bob", PW),
+            Method::POST,
+            &format!("{M}/experiments/search"),
+            json!({"max_results": 100}),
+        )
+        .await;
+    assert!(names(&bob, "experiments", "name").contains(&"alice-exp".to_owned()));
+    let erin = api
+        .ok(
+            ("erin", PW),
+            Method::POST,
+            &format!("{M}/experiments/search"),
+            json!({"max_results": 100}),
+        )
+        .await;
+    assert!(
+        !names(&erin, "experiments", "name").contains(&"alice-exp".to_owned()),
+        "{erin}"
+    );
+    assert!(
+        names(&erin, "experiments", "name").contains(&"Default".to_owned()),
+        "the default READ still shows the rest"
+    );
+    let erin = api
+        .ok(
+            ("erin", PW),
+            Method::GET,
+            &format!("{M}/registered-models/search"),
+            json!({}),
+        )
+        .await;
+    assert!(
+        names(&erin, "registered_models", "name").is_empty(),
+        "{erin}"
+    );
+    let erin = api
+        .ok(
+            ("erin", PW),
+            Method::GET,
+            &format!("{M}/model-versions/search"),
+            json!({}),
+        )
+        .await;
+    assert!(names(&erin, "model_versions", "name").is_empty(), "{erin}");
+    let (s, _) = api
+        .call(
+            Some(("erin", PW)),
+            Method::POST,
+            &format!("{M}/runs/search"),
+            json!({"experiment_ids": [exp]}),
+        )
+        .await;
+    assert_eq!(s, 403);
+
+    // Users: self or admin; a password change of one's own needs the current one; an admin
+    // cannot delete themself; the old password stops working at once.
+    assert_eq!(
+        api.call(
+            Some(("bob", PW)),
+            Method::GET,
+            &format!("{M}/users/get"),
+            json!({"username": "bob"})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        api.call(
+            Some(("bob", PW)),
+            Method::GET,
+            &format!("{M}/users/get"),
+            json!({"username": "carol"})
+        )
+        .await
+        .0,
+        403
+    );
+    let me = api
+        .ok(
+            ("bob", PW),
+            Method::GET,
+            &format!("{M}/users/current"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(me["user"]["username"], "bob");
+    assert_eq!(
+        me["user"]["experiment_permissions"][0]["permission"],
+        "READ"
+    );
+    let (s, text) = api
+        .call(
+            Some(("bob", PW)),
+            Method::PATCH,
+            &format!("{M}/users/update-password"),
+            json!({"username": "bob", "password": "a brand new password"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{text}");
+    api.ok(
+        ("bob", PW),
+        Method::PATCH,
+        &format!("{M}/users/update-password"),
+        json!({"username": "bob", "password": "a brand new password", "current_password": PW}),
+    )
+    .await;
+    assert_eq!(
+        api.call(
+            Some(("bob", PW)),
+            Method::GET,
+            &format!("{M}/users/current"),
+            json!({})
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        api.call(
+            Some(("bob", "a brand new password")),
+            Method::GET,
+            &format!("{M}/users/current"),
+            json!({})
+        )
+        .await
+        .0,
+        200
+    );
+    let (s, text) = api
+        .call(
+            Some(ADMIN),
+            Method::DELETE,
+            &format!("{M}/users/delete"),
+            json!({"username": "admin"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{text}");
+    api.ok(
+        ADMIN,
+        Method::DELETE,
+        &format!("{M}/users/delete"),
+        json!({"username": "erin"}),
+    )
+    .await;
+    assert_eq!(
+        api.call(
+            Some(("erin", PW)),
+            Method::GET,
+            &format!("{M}/users/current"),
+            json!({})
+        )
+        .await
+        .0,
+        401
+    );
+    let eff = api
+        .ok(
+            ADMIN,
+            Method::GET,
+            "/api/3.0/mlflow/users/permissions/get",
+            json!({"username": "carol", "resource_type": "experiment", "resource_id": exp}),
+        )
+        .await;
+    assert_eq!(eff, json!({"allowed": true, "permission": "EDIT"}));
+    // A renamed model keeps its grants.
+    api.ok(
+        alice,
+        Method::POST,
+        &format!("{M}/registered-models/rename"),
+        json!({"name": "alice-model", "new_name": "alice-model-2"}),
+    )
+    .await;
+    assert_eq!(
+        api.call(
+            Some(("carol", PW)),
+            Method::POST,
+            &format!("{M}/registered-models/set-tag"),
+            json!({"name": "alice-model-2", "key": "k", "value": "v"})
+        )
+        .await
+        .0,
+        200
+    );
+
+    // Guessing passwords is slowed down: after ten failures, 429 even for the right one.
+    for _ in 0..10 {
+        assert_eq!(
+            api.call(
+                Some(("dave", "not the password")),
+                Method::GET,
+                &format!("{M}/users/current"),
+                json!({})
+            )
+            .await
+            .0,
+            401
+        );
+    }
+    let (s, _) = api
+        .call(
+            Some(("dave", PW)),
+            Method::GET,
+            &format!("{M}/users/current"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_matrix_on_sqlite() {
+    let server = start(None);
+    matrix(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_matrix_on_postgresql() {
+    if !common::postgres_enabled("permission_matrix_on_postgresql") {
+        return;
+    }
+    let (uri, db) = common::create_pg_database().await;
+    let server = start(Some(&uri));
+    matrix(&server).await;
+    drop(server);
+    common::drop_pg_database(&db).await;
+}
+
+#[test]
+fn mlflows_old_default_admin_password_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "server",
+            "--port",
+            "0",
+            "--app-name",
+            "basic-auth",
+            "--backend-store-uri",
+        ])
+        .arg(format!("sqlite:///{}", dir.path().join("m.db").display()))
+        .current_dir(dir.path())
+        .env("MLFLOW_AUTH_ADMIN_PASSWORD", "password1234")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("GHSA-gq3w-7jj3-x7gr"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_configured_password_the_admin_gets_a_random_one_printed_once() {
+    let server = ServerProcess::start(&["--app-name", "basic-auth"], &[]);
+    // The banner is written before the listener starts.
+    let logs = server.log_text();
+    let password = logs
+        .lines()
+        .skip_while(|l| !l.contains("created the admin user 'admin'"))
+        .map(str::trim)
+        .find(|l| l.len() == 24 && l.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| panic!("no password in the log:\n{logs}"))
+        .to_owned();
+    let r = Client::new()
+        .get(format!("{}/api/2.0/mlflow/users/current", server.url))
+        .basic_auth("admin", Some(&password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Only a hash is stored.
+    let db = std::fs::read(server.dir.path().join("mlflow.db")).unwrap();
+    assert!(!db.windows(password.len()).any(|w| w == password.as_bytes()));
+}
