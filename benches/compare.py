@@ -656,6 +656,8 @@ def main() -> int:
     ap.add_argument("--only", choices=["tracking", "serving"], help="one half only")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     args = ap.parse_args()
+    # Servers stop at once between runs (the drain delay is for load balancers).
+    os.environ.setdefault("WEIR_SHUTDOWN_DELAY", "0")
     bench = Bench(args)
     started, load_before = time.time(), os.getloadavg()
     log(f"work dir {bench.work}; {bench.reps} repetition(s) of {bench.seconds}s load runs")

@@ -23,6 +23,8 @@ usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' 
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
+# Test servers stop at once on SIGTERM (no load-balancer drain delay).
+export WEIR_SHUTDOWN_DELAY=${WEIR_SHUTDOWN_DELAY:-0}
 # Internal: one test's server on a fresh PostgreSQL database (the harness's SERVER_CMD).
 if [ "${1:-}" = "--pg-server" ]; then
   shift

@@ -51,6 +51,8 @@ free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)
 WORK=$(mktemp -d /tmp/weir-ui-tests.XXXXXX)
 PORT=$(free_port)
 export PORT WORK
+# Test servers stop at once on SIGTERM (no load-balancer drain delay).
+export WEIR_SHUTDOWN_DELAY=${WEIR_SHUTDOWN_DELAY:-0}
 PIDS=() # each server runs in its own process group (setsid), stopped as a group: mlflow has workers
 cleanup() {
   local rc=$?

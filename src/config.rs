@@ -178,7 +178,7 @@ pub struct ServerArgs {
 
     /// Also serve this model from the in-process registry (repeatable): `models:/name@alias`,
     /// `models:/name/Production`, `models:/name/3`, `runs:/<run>/model`, `models:/m-<id>` or a
-    /// local directory holding an MLmodel file.
+    /// local directory holding an MLmodel file; `NAME=URI` chooses the name it is served under.
     #[arg(long = "serve-model", env = "WEIR_SERVE_MODEL", value_delimiter = ',')]
     pub serve_model: Vec<String>,
 
@@ -226,7 +226,15 @@ pub struct HttpArgs {
     #[arg(long, env = "WEIR_KEEP_ALIVE_TIMEOUT", default_value_t = 60)]
     pub keep_alive_timeout: u64,
 
-    /// On SIGTERM/Ctrl-C, how long in-flight requests may take to finish before exit, in seconds.
+    /// On SIGTERM, seconds to go on answering before the listener closes: readiness answers 503
+    /// at once, requests still arriving are served and every answer carries `Connection: close`,
+    /// so load balancers and Kubernetes Services stop routing here without a request lost. Ctrl-C
+    /// skips the delay. Fractions allowed; 0 closes the listener at once.
+    #[arg(long, env = "WEIR_SHUTDOWN_DELAY", default_value_t = 5.0)]
+    pub shutdown_delay: f64,
+
+    /// After the listener closes, how long in-flight requests may take to finish before exit, in
+    /// seconds.
     #[arg(long, env = "WEIR_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
 }
@@ -238,6 +246,11 @@ impl HttpArgs {
             max_connections: self.max_connections.max(1),
             header_read_timeout: Duration::from_secs(self.header_read_timeout.max(1)),
             keep_alive_timeout: Duration::from_secs(self.keep_alive_timeout.max(1)),
+            shutdown_delay: if self.shutdown_delay.is_finite() && self.shutdown_delay > 0.0 {
+                Duration::from_secs_f64(self.shutdown_delay.min(3600.0))
+            } else {
+                Duration::ZERO
+            },
             shutdown_grace: Duration::from_secs(self.shutdown_timeout),
         }
     }
@@ -275,6 +288,19 @@ pub struct ServingArgs {
     /// Most rows one scoring request may carry; larger requests get 400.
     #[arg(long, env = "WEIR_MAX_ROWS", default_value_t = 100_000)]
     pub max_rows: usize,
+
+    /// Adaptive batching: requests for one model waiting for a worker are merged into one
+    /// inference call of at most this many rows, and the answer split back per request (for
+    /// models whose first dimension is the batch; others run one request at a time). 1 turns
+    /// batching off. MLServer's `max_batch_size`, Triton's `max_batch_size`.
+    #[arg(long, env = "WEIR_MAX_BATCH_SIZE", default_value_t = 64)]
+    pub max_batch_size: usize,
+
+    /// How long, in microseconds, a batch may wait for more requests before it runs. 0 merges only
+    /// requests already waiting, which adds no latency. MLServer's `max_batch_time`, Triton's
+    /// `max_queue_delay_microseconds`.
+    #[arg(long, env = "WEIR_MAX_BATCH_DELAY", default_value_t = 0)]
+    pub max_batch_delay: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -282,12 +308,21 @@ pub struct ServingArgs {
 pub struct ServeArgs {
     /// The model to serve: `models:/name@alias`, `models:/name/Production`, `models:/name/3`,
     /// `models:/name/latest`, `models:/m-<id>`, `runs:/<run_id>/<path>` or a local directory
-    /// holding an MLmodel file.
-    #[arg(long = "model-uri", short = 'm', env = "WEIR_MODEL_URI")]
-    pub model_uri: String,
+    /// holding an MLmodel file. Repeat it (or separate with commas in WEIR_MODEL_URI) to serve
+    /// several models in one process, each at `/models/<name>/invocations` and
+    /// `/v2/models/<name>/...`; `-m NAME=URI` chooses a model's served name.
+    #[arg(
+        long = "model-uri",
+        short = 'm',
+        env = "WEIR_MODEL_URI",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub model_uri: Vec<String>,
 
-    /// The name the model is served under in KServe's routes (`/v2/models/<name>/...`). Defaults
-    /// to the registered model's name (`iris` for `models:/iris@champion`), else the directory's.
+    /// The name a single model is served under in KServe's routes (`/v2/models/<name>/...`).
+    /// Defaults to the registered model's name (`iris` for `models:/iris@champion`), else the
+    /// directory's. With several models use `-m NAME=URI`.
     #[arg(long, env = "WEIR_MODEL_NAME")]
     pub model_name: Option<String>,
 
@@ -334,6 +369,11 @@ impl ServingArgs {
             model_cache: self.model_cache.clone(),
             max_rows: self.max_rows.max(1),
             request_timeout: http.request_timeout(),
+            batching: crate::serving::pool::Batching {
+                max_rows: self.max_batch_size.max(1),
+                // At most a second: a longer wait is a misconfiguration, not batching.
+                max_delay: Duration::from_micros(self.max_batch_delay.min(1_000_000)),
+            },
         }
     }
 }

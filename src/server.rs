@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -36,7 +36,10 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Time an idle keep-alive connection stays open.
     pub keep_alive_timeout: Duration,
-    /// After shutdown starts, how long in-flight requests may take to finish.
+    /// After shutdown starts, how long to keep accepting and answering (each answer closing its
+    /// connection) before the listener closes: load balancers stop routing here meanwhile.
+    pub shutdown_delay: Duration,
+    /// Once the listener is closed, how long in-flight requests may take to finish.
     pub shutdown_grace: Duration,
 }
 
@@ -46,6 +49,7 @@ impl Default for Limits {
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(60),
+            shutdown_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -190,14 +194,31 @@ impl Drop for DoneGuard {
     }
 }
 
-/// Serve `router` on `listener` until `shutdown` resolves, then let in-flight requests finish for
-/// at most `limits.shutdown_grace`.
+/// Serve `router` on `listener` until shutdown: `shutdown` resolves when it begins, with how long
+/// to go on serving (the drain: new connections are still accepted and every answer carries
+/// `Connection: close`); then the listener closes and in-flight requests get at most
+/// `limits.shutdown_grace` to finish.
 pub async fn run(
     router: Router,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = Duration> + Send + 'static,
     limits: Limits,
 ) -> std::io::Result<()> {
+    let draining = Arc::new(AtomicBool::new(false));
+    let shutdown = {
+        let draining = draining.clone();
+        async move {
+            let delay = shutdown.await;
+            draining.store(true, Ordering::Release);
+            if !delay.is_zero() {
+                tracing::info!(
+                    "draining: still answering for {delay:?}, each answer closing its connection"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            tracing::info!("listener closed; finishing in-flight requests");
+        }
+    };
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let limits = Arc::new(limits);
@@ -233,13 +254,25 @@ pub async fn run(
         });
         let router = router.clone();
         let service_activity = activity.clone();
+        let service_draining = draining.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
             service_activity.request_started();
             let guard = DoneGuard(service_activity.clone());
             req.extensions_mut().insert(ConnectInfo(peer));
             let router = router.clone();
+            let draining = service_draining.clone();
+            // HTTP/2 has no Connection header (GOAWAY ends it at the close instead).
+            let http1 = req.version() <= hyper::Version::HTTP_11;
             async move {
-                let resp = router.oneshot(req).await;
+                let mut resp = router.oneshot(req).await;
+                if http1 && draining.load(Ordering::Acquire) {
+                    if let Ok(r) = resp.as_mut() {
+                        r.headers_mut().insert(
+                            axum::http::header::CONNECTION,
+                            axum::http::HeaderValue::from_static("close"),
+                        );
+                    }
+                }
                 drop(guard);
                 resp
             }
@@ -302,8 +335,17 @@ pub fn peer_addr(req: &axum::http::request::Parts) -> Option<SocketAddr> {
     req.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
+/// The signal that started a shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Ctrl-C (SIGINT): someone at a terminal; stop without the drain delay.
+    Interrupt,
+    /// SIGTERM: an orchestrator; drain first.
+    Terminate,
+}
+
+/// Resolves on SIGTERM or Ctrl-C, saying which.
+pub async fn shutdown_signal() -> Signal {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -318,9 +360,13 @@ pub async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+    let signal = tokio::select! {
+        _ = ctrl_c => Signal::Interrupt,
+        _ = term => Signal::Terminate,
+    };
+    tracing::info!(
+        ?signal,
+        "shutdown signal received; readiness now answers 503"
+    );
+    signal
 }

@@ -29,8 +29,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Bind `host:port`, call `bound` with the address (the readiness log line), then serve `router`
-/// until SIGTERM or Ctrl-C; `stopping` runs first (readiness turns 503), then in-flight requests
-/// get `limits.shutdown_grace`.
+/// until SIGTERM or Ctrl-C: `stopping` runs first (readiness turns 503); after SIGTERM the server
+/// goes on answering for `limits.shutdown_delay` (the drain), then closes its listener and gives
+/// in-flight requests `limits.shutdown_grace`.
 pub async fn listen<F>(
     host: &str,
     port: u16,
@@ -47,9 +48,14 @@ where
         .await
         .with_context(|| format!("binding {addr}"))?;
     bound(listener.local_addr()?);
+    let delay = limits.shutdown_delay;
     let shutdown = async move {
-        crate::server::shutdown_signal().await;
+        let signal = crate::server::shutdown_signal().await;
         stopping.await;
+        match signal {
+            crate::server::Signal::Terminate => delay,
+            crate::server::Signal::Interrupt => std::time::Duration::ZERO,
+        }
     };
     crate::server::run(router, listener, shutdown, limits).await?;
     tracing::info!("stopped");

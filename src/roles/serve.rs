@@ -11,36 +11,42 @@ use crate::serving::Serving;
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let config = args.serving.serving_config(&args.http);
-    let mut serving = Serving::new(std::slice::from_ref(&args.model_uri), config)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut serving = Serving::new(&args.model_uri, config).map_err(|e| anyhow::anyhow!(e))?;
     if let Some(name) = &args.model_name {
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !valid {
-            anyhow::bail!("--model-name '{name}': use letters, digits, '-', '_' and '.' only");
-        }
-        if let Some(m) = serving.models.first_mut().and_then(Arc::get_mut) {
-            m.name = name.clone();
-        }
+        serving
+            .rename_single(name)
+            .map_err(|e| anyhow::anyhow!(e))?;
     }
     let serving = Arc::new(serving);
-    let source: SharedSource = match &serving.models[0].model {
-        ModelRef::Dir(_) => Arc::new(source::NoSource),
-        ModelRef::Uri { .. } => Arc::new(
-            source::Remote::new(args.tracking_uri.expose()).map_err(|e| anyhow::anyhow!(e))?,
-        ),
+    let remote = serving
+        .models
+        .iter()
+        .any(|m| matches!(m.model, ModelRef::Uri { .. }));
+    let source: SharedSource = if remote {
+        Arc::new(source::Remote::new(args.tracking_uri.expose()).map_err(|e| anyhow::anyhow!(e))?)
+    } else {
+        Arc::new(source::NoSource)
     };
     serving.start(source.clone(), None);
-    let mut versions = serving.models[0].versions();
-    tokio::spawn(async move {
-        if versions.wait_for(Option::is_some).await.is_ok() {
+    {
+        let serving = serving.clone();
+        tokio::spawn(async move {
+            for m in &serving.models {
+                let mut versions = m.versions();
+                if versions.wait_for(Option::is_some).await.is_err() {
+                    return;
+                }
+            }
             tracing::info!("ready {:.0?} after start", started.elapsed());
-        }
-    });
+        });
+    }
     let router = crate::app::serving_app(serving.clone(), args.http.max_body_bytes);
-    let name = serving.models[0].name.clone();
+    let routes: Vec<String> = serving
+        .models
+        .iter()
+        .map(|m| format!("/v2/models/{}/infer", m.name))
+        .collect();
+    let uris = args.model_uri.join(", ");
     let stopping = {
         let s = serving.clone();
         async move { s.begin_shutdown() }
@@ -52,10 +58,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.http.limits(),
         |local| {
             tracing::info!(
-                model = args.model_uri,
+                model = uris,
                 source = source.describe(),
-                "Weir {} serving on http://{local} (/invocations, /v2/models/{name}/infer, /metrics)",
+                "Weir {} serving on http://{local} (/invocations, {}, /metrics)",
                 env!("CARGO_PKG_VERSION"),
+                routes.join(", "),
             )
         },
         stopping,

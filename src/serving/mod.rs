@@ -17,7 +17,8 @@
 //!   below) behind one trait.
 //! - [`flavors`]: MLflow's sklearn, xgboost and lightgbm files read with no Python: a pickle
 //!   interpreter that executes nothing, skops, UBJSON, the estimators and one tree walk.
-//! - [`pool`]: the inference worker threads and bounded admission (503 when full).
+//! - [`pool`]: the inference worker threads, bounded admission (503 when full) and adaptive
+//!   batching ([`batch`]: merging requests' tensors and splitting the answers).
 //! - [`model`]: a loaded version (schema, outputs, pool) and the serving configuration.
 //! - [`served`]: the models a process serves, their status, and the hot-reload watcher.
 //! - [`codec`]: the wire formats (MLflow JSON and CSV, KServe V2, answers), pure functions;
@@ -37,6 +38,7 @@
 //! - Responses always carry `x-weir-model-version`; 503s carry `Retry-After`.
 
 pub mod backend;
+pub mod batch;
 pub mod cache;
 pub mod codec;
 pub mod flavors;

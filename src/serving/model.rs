@@ -9,7 +9,7 @@ use super::backend::{self, BackendChoice, BackendKind};
 use super::codec::Schema;
 use super::metrics::metrics;
 use super::mlmodel::{Field, MlModel};
-use super::pool::{InferError, Permit, Pool, PoolMetrics};
+use super::pool::{Batching, InferError, Permit, Pool, PoolMetrics};
 use super::tensor::{Spec, Tensor, Value};
 
 /// How models are loaded and run (from `ServingArgs`).
@@ -27,6 +27,8 @@ pub struct ServingConfig {
     pub max_rows: usize,
     /// Longest one scoring request may take (body, decode, queue, inference).
     pub request_timeout: std::time::Duration,
+    /// Adaptive batching.
+    pub batching: Batching,
 }
 
 impl Default for ServingConfig {
@@ -39,6 +41,7 @@ impl Default for ServingConfig {
             model_cache: PathBuf::from("./.weir-cache"),
             max_rows: super::codec::DEFAULT_MAX_ROWS,
             request_timeout: std::time::Duration::from_secs(60),
+            batching: Batching::default(),
         }
     }
 }
@@ -147,7 +150,16 @@ impl LoadedModel {
             queue_depth: m.queue_depth.with_label_values(&[name]),
             batch_rows: m.batch_rows.with_label_values(&[name]),
         };
-        let pool = Pool::start(name, engine.runners, cfg.queue_size, pool_metrics)
+        // Only a model whose every input has a free first dimension takes merged batches.
+        let batchable = engine.inputs.iter().all(|s| {
+            matches!(&s.kind, super::tensor::Kind::Tensor { shape, .. } if shape.first().is_some_and(|&d| d < 0))
+        });
+        let batching = if batchable {
+            cfg.batching
+        } else {
+            Batching::OFF
+        };
+        let pool = Pool::start(name, engine.runners, cfg.queue_size, batching, pool_metrics)
             .map_err(|e| format!("cannot start inference threads: {e}"))?;
         tracing::info!(
             model = name,

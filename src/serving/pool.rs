@@ -5,6 +5,12 @@
 //! waiting); beyond that [`Pool::infer`] answers [`InferError::Saturated`] at once (503) instead
 //! of queueing without limit. Dropping the pool closes the channel; each worker finishes the job
 //! it has and exits, dropping its runner (the old model goes away with its last request).
+//!
+//! Adaptive batching ([`Batching`]): a worker that takes a job also takes the jobs waiting behind
+//! it (up to `max_rows` rows, waiting up to `max_delay` for more), concatenates their inputs along
+//! the first axis, runs the engine once and splits every output back by rows. Jobs that cannot
+//! be merged (other shapes or types), a batch whose outputs do not have one row per input row,
+//! and a batch the engine refuses are run one by one instead, so a bad request fails alone.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +21,7 @@ use prometheus::{Histogram, IntGauge};
 use tokio::sync::oneshot;
 
 use super::backend::Runner;
+use super::batch;
 use super::tensor::{Tensor, Value};
 
 /// How long an idle worker polls for the next job before sleeping. Under load the next request
@@ -22,6 +29,61 @@ use super::tensor::{Tensor, Value};
 /// switches per request, which is most of the hand-off's cost. Polling yields the CPU, so it
 /// costs little when other threads want it.
 const POLL_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Adaptive batching settings (`--max-batch-size`, `--max-batch-delay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Most rows merged into one engine call; 1 turns batching off.
+    pub max_rows: usize,
+    /// How long the first job of a batch may wait for more to arrive (zero: merge only what is
+    /// already waiting, which costs no latency).
+    pub max_delay: std::time::Duration,
+}
+
+impl Batching {
+    pub const OFF: Batching = Batching {
+        max_rows: 1,
+        max_delay: std::time::Duration::ZERO,
+    };
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching {
+            max_rows: 64,
+            max_delay: std::time::Duration::ZERO,
+        }
+    }
+}
+
+/// The jobs waiting behind `first` that fit in one batch.
+fn gather(rx: &mpsc::Receiver<Job>, first: Job, batching: Batching) -> Vec<Job> {
+    let mut rows = first.rows();
+    let mut jobs = vec![first];
+    if batching.max_rows <= 1 || rows >= batching.max_rows {
+        return jobs;
+    }
+    let deadline = Instant::now() + batching.max_delay;
+    while rows < batching.max_rows {
+        let next = match rx.try_recv() {
+            Ok(job) => job,
+            Err(mpsc::TryRecvError::Disconnected) => break,
+            Err(mpsc::TryRecvError::Empty) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match rx.recv_timeout(left) {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            }
+        };
+        rows += next.rows();
+        jobs.push(next);
+    }
+    jobs
+}
 
 fn next_job(rx: &mpsc::Receiver<Job>) -> Option<Job> {
     let until = Instant::now() + POLL_BEFORE_SLEEP;
@@ -52,6 +114,47 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<Value>, String>>,
     /// The request's place in the admission limit, freed when the job is done or dropped.
     _permit: Permit,
+}
+
+impl Job {
+    fn rows(&self) -> usize {
+        self.inputs.first().map_or(1, Tensor::rows)
+    }
+}
+
+/// Run the engine, a panic becoming an error.
+fn run_once(runner: &mut dyn Runner, inputs: Vec<Tensor>) -> Result<Vec<Value>, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| runner.run(inputs)))
+        .unwrap_or_else(|_| Err("the inference engine panicked".to_owned()))
+}
+
+/// Run `jobs` (none abandoned) as one engine call when they can be merged, else one by one;
+/// answer each.
+fn run_jobs(runner: &mut dyn Runner, jobs: Vec<Job>, m: &PoolMetrics) {
+    if jobs.len() > 1 {
+        if let Some(merged) = batch::concat(jobs.iter().map(|j| j.inputs.as_slice())) {
+            let rows: Vec<usize> = jobs.iter().map(Job::rows).collect();
+            let total: usize = rows.iter().sum();
+            m.batch_rows.observe(total as f64);
+            let started = Instant::now();
+            let result = run_once(runner, merged);
+            m.inference.observe(started.elapsed().as_secs_f64());
+            if let Some(parts) = result.ok().and_then(|out| batch::split(out, &rows)) {
+                for (job, part) in jobs.into_iter().zip(parts) {
+                    let _ = job.reply.send(Ok(part));
+                }
+                return;
+            }
+            // Not splittable by rows, or refused as a whole: each request on its own.
+        }
+    }
+    for job in jobs {
+        m.batch_rows.observe(job.rows() as f64);
+        let started = Instant::now();
+        let result = run_once(runner, job.inputs);
+        m.inference.observe(started.elapsed().as_secs_f64());
+        let _ = job.reply.send(result);
+    }
 }
 
 /// A request's place in the admission limit (running or waiting, decoding included). Dropping
@@ -90,6 +193,7 @@ impl Pool {
         label: &str,
         runners: Vec<Box<dyn Runner>>,
         queue: usize,
+        batching: Batching,
         metrics: PoolMetrics,
     ) -> std::io::Result<Pool> {
         let (tx, rx) = mpsc::channel::<Job>();
@@ -102,29 +206,27 @@ impl Pool {
             std::thread::Builder::new()
                 .name(format!("weir-infer-{i}"))
                 .spawn(move || loop {
-                    // Hold the lock only while waiting; one idle worker waits on the channel,
-                    // the others on the lock.
-                    let job = {
+                    // Hold the lock only while waiting and gathering; one idle worker waits on
+                    // the channel, the others on the lock.
+                    let jobs = {
                         let Ok(guard) = rx.lock() else { break };
                         match next_job(&guard) {
-                            Some(job) => job,
+                            Some(job) => gather(&guard, job, batching),
                             None => break,
                         }
                     };
-                    m.queue_depth.dec();
-                    if job.reply.is_closed() {
-                        // The client left while this waited: skip the work.
-                        continue;
+                    let now = Instant::now();
+                    let mut live = Vec::with_capacity(jobs.len());
+                    for job in jobs {
+                        m.queue_depth.dec();
+                        // A client that left while this waited: skip its work.
+                        if !job.reply.is_closed() {
+                            m.queue_wait
+                                .observe(now.duration_since(job.enqueued).as_secs_f64());
+                            live.push(job);
+                        }
                     }
-                    m.queue_wait.observe(job.enqueued.elapsed().as_secs_f64());
-                    m.batch_rows
-                        .observe(job.inputs.first().map_or(0, Tensor::rows) as f64);
-                    let started = Instant::now();
-                    let result =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| runner.run(job.inputs)))
-                            .unwrap_or_else(|_| Err("the inference engine panicked".to_owned()));
-                    m.inference.observe(started.elapsed().as_secs_f64());
-                    let _ = job.reply.send(result);
+                    run_jobs(runner.as_mut(), live, &m);
                 })?;
         }
         tracing::debug!(model = label, workers, queue, "inference workers started");
@@ -220,7 +322,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn saturation_answers_at_once_and_panics_are_contained() {
         let runners: Vec<Box<dyn Runner>> = vec![Box::new(Slow(Duration::from_millis(300)))];
-        let pool = Arc::new(Pool::start("t", runners, 1, metrics()).unwrap());
+        let pool = Arc::new(Pool::start("t", runners, 1, Batching::OFF, metrics()).unwrap());
         let run = |p: Arc<Pool>| async move {
             let permit = p.admit()?;
             p.infer(permit, one()).await

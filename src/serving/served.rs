@@ -315,6 +315,34 @@ impl ServedModel {
 }
 
 /// Every model this process serves.
+/// `NAME=URI` → (`NAME`, `URI`) when the part before `=` is a valid served name; anything else
+/// is a plain URI (a directory whose name holds `=` can be given as `./a=b`).
+pub fn split_named(spec: &str) -> (Option<&str>, &str) {
+    match spec.split_once('=') {
+        Some((name, uri)) if check_served_name(name).is_ok() && !uri.is_empty() => {
+            (Some(name), uri)
+        }
+        _ => (None, spec),
+    }
+}
+
+/// A served name appears in URLs (`/v2/models/<name>/infer`) and metric labels: letters,
+/// digits, `-`, `_` and `.` only.
+pub fn check_served_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 256
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "served model name '{name}': use 1 to 256 letters, digits, '-', '_' and '.'"
+        ))
+    }
+}
+
 pub struct Serving {
     pub models: Vec<Arc<ServedModel>>,
     pub config: ServingConfig,
@@ -331,10 +359,16 @@ impl std::fmt::Debug for Serving {
 
 impl Serving {
     /// Parse the URIs; refuses two URIs served under the same name.
+    /// One served model per entry: a model URI, or `NAME=URI` to choose its served name.
     pub fn new(uris: &[String], config: ServingConfig) -> Result<Serving, String> {
         let mut models: Vec<Arc<ServedModel>> = Vec::new();
         for u in uris {
-            let served = ServedModel::new(ModelRef::parse(u)?);
+            let (name, uri) = split_named(u);
+            let mut served = ServedModel::new(ModelRef::parse(uri)?);
+            if let Some(name) = name {
+                check_served_name(name)?;
+                served.name = name.to_owned();
+            }
             if let Some(other) = models.iter().find(|m| m.name == served.name) {
                 return Err(format!(
                     "{} and {} would both be served as '{}': serve one URI per registered model",
@@ -350,6 +384,24 @@ impl Serving {
             config,
             shutting_down: AtomicBool::new(false),
         })
+    }
+
+    /// Serve the only model under `name` instead of the name its URI gives.
+    pub fn rename_single(&mut self, name: &str) -> Result<(), String> {
+        check_served_name(name).map_err(|e| format!("--model-name: {e}"))?;
+        match self.models.as_mut_slice() {
+            [one] => match Arc::get_mut(one) {
+                Some(m) => {
+                    m.name = name.to_owned();
+                    Ok(())
+                }
+                None => Err("the model is already being served".into()),
+            },
+            _ => Err(format!(
+                "--model-name '{name}' names one model, but {} are served: give each its name as -m NAME=URI",
+                self.models.len()
+            )),
+        }
     }
 
     /// No models (what `weir server` has without `--serve-model`).

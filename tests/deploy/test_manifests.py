@@ -212,8 +212,9 @@ def test_probes(everything):
 
 
 def test_shutdown_budget_is_consistent(base):
-    """preStop sleep + WEIR_SHUTDOWN_TIMEOUT + margin must fit in terminationGracePeriodSeconds,
-    or the kubelet kills weir while it is still draining requests."""
+    """preStop sleep (if any) + WEIR_SHUTDOWN_DELAY (the drain) + WEIR_SHUTDOWN_TIMEOUT + margin
+    must fit in terminationGracePeriodSeconds, or the kubelet kills weir while it is still
+    draining requests."""
     margin = 5
     for doc, c in weir_containers(base):
         pod = pod_spec_of(doc)
@@ -221,8 +222,12 @@ def test_shutdown_budget_is_consistent(base):
         sleep = c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
         timeout = env_value(c, "WEIR_SHUTDOWN_TIMEOUT")
         assert timeout is not None, f"{ident(doc)}: set WEIR_SHUTDOWN_TIMEOUT to match the grace period"
-        assert sleep + int(timeout) + margin <= grace, (
-            f"{ident(doc)}: preStop {sleep}s + WEIR_SHUTDOWN_TIMEOUT {timeout}s + {margin}s > grace {grace}s"
+        # The binary's default drain is 5 s when the variable is not set.
+        delay = float(env_value(c, "WEIR_SHUTDOWN_DELAY") or 5)
+        assert delay >= 1, f"{ident(doc)}: a drain under 1 s loses requests behind a Service"
+        assert sleep + delay + int(timeout) + margin <= grace, (
+            f"{ident(doc)}: preStop {sleep}s + WEIR_SHUTDOWN_DELAY {delay}s + "
+            f"WEIR_SHUTDOWN_TIMEOUT {timeout}s + {margin}s > grace {grace}s"
         )
 
 

@@ -24,6 +24,8 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Test servers stop at once on SIGTERM (the drain delay is for load balancers; tested in Rust).
+os.environ.setdefault("WEIR_SHUTDOWN_DELAY", "0")
 # mlflow 2.9's sklearn autolog walks every sklearn module, one of which imports setuptools; its
 # distutils shim then clashes with the stdlib distutils an earlier import loaded.
 os.environ.setdefault("SETUPTOOLS_USE_DISTUTILS", "stdlib")

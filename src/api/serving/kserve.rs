@@ -94,10 +94,17 @@ pub(super) async fn v1_predict(
 
 // ---- KServe V2 (Open Inference Protocol) ----
 
+/// The protocol extensions `GET /v2` advertises.
+pub const EXTENSIONS: &[&str] = &["binary_tensor_data"];
+
+/// The binary extension's header: the length of the JSON part of a body.
+pub const HEADER_LENGTH: &str = "inference-header-content-length";
+
 pub(super) async fn v2_server() -> Response {
     json_response(
         StatusCode::OK,
-        json!({"name": "weir", "version": env!("CARGO_PKG_VERSION"), "extensions": []}).to_string(),
+        json!({"name": "weir", "version": env!("CARGO_PKG_VERSION"), "extensions": EXTENSIONS})
+            .to_string(),
     )
 }
 
@@ -223,10 +230,33 @@ pub(super) async fn v2_infer_inner(
             return finish(ROUTE, label, None, started, e.kserve());
         }
     };
+    let header_len = match req
+        .headers()
+        .get(HEADER_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<usize>().ok()))
+    {
+        None => None,
+        Some(Some(n)) => Some(n),
+        Some(None) => {
+            let e = ScoreError::BadRequest(
+                "Inference-Header-Content-Length must be a byte count".into(),
+            );
+            return finish(
+                ROUTE,
+                &served.name,
+                Some(&model.version),
+                started,
+                e.kserve(),
+            );
+        }
+    };
     let result = deadline(&h, async {
         let bytes = read_body(req, h.max_body).await?;
         let permit = model.admit()?;
-        let decoded = decode_off_executor(bytes, &model, kserve::decode_infer).await?;
+        let decoded = decode_off_executor(bytes, &model, move |b, s| {
+            kserve::decode_infer_with(b, header_len, s)
+        })
+        .await?;
         if let Some(unknown) = decoded.outputs.as_ref().and_then(|w| {
             w.iter()
                 .find(|n| !model.outputs.iter().any(|s| s.name == **n))
@@ -242,6 +272,7 @@ pub(super) async fn v2_infer_inner(
             )));
         }
         let outputs = model.infer(permit, decoded.inputs).await?;
+        let binary = &decoded.binary;
         Ok(encode::kserve_v2_response(
             &model.name,
             &model.version,
@@ -249,11 +280,28 @@ pub(super) async fn v2_infer_inner(
             &model.outputs,
             &outputs,
             decoded.outputs.as_deref(),
+            &|name| binary.is_binary(name),
         ))
     })
     .await;
     let resp = match result {
-        Ok(body) => json_response(StatusCode::OK, body),
+        Ok(encode::V2Response {
+            body,
+            json_len: None,
+        }) => json_response(StatusCode::OK, body),
+        Ok(encode::V2Response {
+            body,
+            json_len: Some(n),
+        }) => {
+            let mut r = Response::new(axum::body::Body::from(body));
+            let hs = r.headers_mut();
+            hs.insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            hs.insert(HEADER_LENGTH, HeaderValue::from(n));
+            r
+        }
         Err(e) => e.kserve(),
     };
     finish(ROUTE, &served.name, Some(&model.version), started, resp)

@@ -94,11 +94,15 @@ async fn read_body(req: Request, limit: usize) -> Result<Bytes, ScoreError> {
 }
 
 /// Run a pure decoder, on a blocking thread when the body is large.
-async fn decode_off_executor<T: Send + 'static>(
+async fn decode_off_executor<T, F>(
     bytes: Bytes,
     model: &Arc<LoadedModel>,
-    f: fn(&[u8], &decode::Schema) -> Result<T, DecodeError>,
-) -> Result<T, ScoreError> {
+    f: F,
+) -> Result<T, ScoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&[u8], &decode::Schema) -> Result<T, DecodeError> + Send + 'static,
+{
     if bytes.len() <= DECODE_INLINE_MAX {
         return Ok(f(&bytes, &model.schema)?);
     }

@@ -4,6 +4,7 @@
 //! JSON is written directly (not through `serde_json::Value`, whose maps sort their keys), so
 //! outputs appear in the model's order and floats print as MLflow prints them.
 
+use super::binary;
 use crate::serving::tensor::{write_f64, write_str, Data, MapKeys, Spec, Value};
 
 /// MLflow's answer for an ONNX model: `{"predictions": {"<output>": <nested list>, ...}}`, every
@@ -86,8 +87,34 @@ fn write_shape(shape: &[usize], out: &mut Vec<u8>) {
     out.push(b']');
 }
 
+/// An Open Inference Protocol answer: JSON, followed by binary output data when some outputs
+/// were asked for in binary (`json_len` is then the `Inference-Header-Content-Length`).
+#[derive(Debug)]
+pub struct V2Response {
+    pub body: Vec<u8>,
+    pub json_len: Option<usize>,
+}
+
+fn write_classes(keys: &MapKeys, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\"classes\": [");
+    for i in 0..keys.len() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        match keys {
+            MapKeys::I64(k) => {
+                out.extend_from_slice(k.get(i).map(i64::to_string).unwrap_or_default().as_bytes())
+            }
+            MapKeys::Str(k) => write_str(k.get(i).map(String::as_str).unwrap_or(""), out),
+        }
+    }
+    out.push(b']');
+}
+
 /// The Open Inference Protocol's response: typed, flat, row-major tensors. A ZipMap output is
-/// sent as its FP32 probability matrix, with the class labels in `parameters.classes`.
+/// sent as its FP32 probability matrix, with the class labels in `parameters.classes`. Outputs
+/// for which `binary` says so carry `parameters.binary_data_size` instead of `data`, and their
+/// bytes follow the JSON in output order (the binary tensor data extension).
 pub fn kserve_v2_response(
     model_name: &str,
     version: &str,
@@ -95,8 +122,10 @@ pub fn kserve_v2_response(
     specs: &[Spec],
     values: &[Value],
     wanted: Option<&[String]>,
-) -> Vec<u8> {
+    binary: &dyn Fn(&str) -> bool,
+) -> V2Response {
     let mut out = Vec::with_capacity(256);
+    let mut tail = Vec::new();
     out.extend_from_slice(b"{\"model_name\": ");
     write_str(model_name, &mut out);
     out.extend_from_slice(b", \"model_version\": ");
@@ -107,6 +136,7 @@ pub fn kserve_v2_response(
     }
     out.extend_from_slice(b", \"outputs\": [");
     let mut first = true;
+    let mut any_binary = false;
     for (spec, v) in specs.iter().zip(values) {
         if wanted.is_some_and(|w| !w.contains(&spec.name)) {
             continue;
@@ -115,6 +145,8 @@ pub fn kserve_v2_response(
             out.extend_from_slice(b", ");
         }
         first = false;
+        let raw = binary(&spec.name);
+        any_binary |= raw;
         out.extend_from_slice(b"{\"name\": ");
         write_str(&spec.name, &mut out);
         match v {
@@ -123,40 +155,61 @@ pub fn kserve_v2_response(
                 write_str(t.dtype().kserve_name(), &mut out);
                 out.extend_from_slice(b", \"shape\": ");
                 write_shape(&t.shape, &mut out);
-                out.extend_from_slice(b", \"data\": ");
-                write_flat(&t.data, &mut out);
+                if raw {
+                    let before = tail.len();
+                    binary::encode_raw(&t.data, &mut tail);
+                    let size = tail.len() - before;
+                    out.extend_from_slice(b", \"parameters\": {\"binary_data_size\": ");
+                    out.extend_from_slice(size.to_string().as_bytes());
+                    out.push(b'}');
+                } else {
+                    out.extend_from_slice(b", \"data\": ");
+                    write_flat(&t.data, &mut out);
+                }
             }
             Value::ZipMap(z) => {
                 out.extend_from_slice(b", \"datatype\": \"FP32\", \"shape\": ");
                 write_shape(&[z.rows(), z.keys.len()], &mut out);
-                out.extend_from_slice(b", \"data\": [");
-                for (i, x) in z.values.iter().enumerate() {
-                    if i > 0 {
-                        out.extend_from_slice(b", ");
+                if raw {
+                    let before = tail.len();
+                    for x in &z.values {
+                        tail.extend_from_slice(&x.to_le_bytes());
                     }
-                    write_f64(f64::from(*x), &mut out);
-                }
-                out.extend_from_slice(b"], \"parameters\": {\"classes\": [");
-                for i in 0..z.keys.len() {
-                    if i > 0 {
-                        out.extend_from_slice(b", ");
-                    }
-                    match &z.keys {
-                        MapKeys::I64(k) => out.extend_from_slice(
-                            k.get(i).map(i64::to_string).unwrap_or_default().as_bytes(),
-                        ),
-                        MapKeys::Str(k) => {
-                            write_str(k.get(i).map(String::as_str).unwrap_or(""), &mut out)
+                    let size = tail.len() - before;
+                    out.extend_from_slice(b", \"parameters\": {");
+                    write_classes(&z.keys, &mut out);
+                    out.extend_from_slice(b", \"binary_data_size\": ");
+                    out.extend_from_slice(size.to_string().as_bytes());
+                    out.push(b'}');
+                } else {
+                    out.extend_from_slice(b", \"data\": [");
+                    for (i, x) in z.values.iter().enumerate() {
+                        if i > 0 {
+                            out.extend_from_slice(b", ");
                         }
+                        write_f64(f64::from(*x), &mut out);
                     }
+                    out.extend_from_slice(b"], \"parameters\": {");
+                    write_classes(&z.keys, &mut out);
+                    out.push(b'}');
                 }
-                out.extend_from_slice(b"]}");
             }
         }
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
-    out
+    if !any_binary {
+        return V2Response {
+            body: out,
+            json_len: None,
+        };
+    }
+    let json_len = out.len();
+    out.extend_from_slice(&tail);
+    V2Response {
+        body: out,
+        json_len: Some(json_len),
+    }
 }
 
 #[cfg(test)]
@@ -238,14 +291,18 @@ mod tests {
             s(kserve_v1_predictions(&specs, &values)),
             r#"{"predictions": [{"z_label": "cat", "a_prob": {"cat": 0.75, "dog": 0.25}}]}"#
         );
-        let v2: serde_json::Value = serde_json::from_slice(&kserve_v2_response(
-            "m",
-            "1",
-            None,
-            &specs,
-            &values,
-            Some(&["a_prob".to_owned()]),
-        ))
+        let v2: serde_json::Value = serde_json::from_slice(
+            &kserve_v2_response(
+                "m",
+                "1",
+                None,
+                &specs,
+                &values,
+                Some(&["a_prob".to_owned()]),
+                &|_| false,
+            )
+            .body,
+        )
         .unwrap();
         assert_eq!(
             v2,
@@ -261,14 +318,12 @@ mod tests {
         let v1: serde_json::Value =
             serde_json::from_slice(&kserve_v1_predictions(&specs[..1], &values[..1])).unwrap();
         assert_eq!(v1, serde_json::json!({"predictions": [0, 2]}));
-        let v2: serde_json::Value = serde_json::from_slice(&kserve_v2_response(
-            "iris",
-            "3",
-            Some("req-1"),
-            &specs,
-            &values,
-            None,
-        ))
+        let v2: serde_json::Value = serde_json::from_slice(
+            &kserve_v2_response("iris", "3", Some("req-1"), &specs, &values, None, &|_| {
+                false
+            })
+            .body,
+        )
         .unwrap();
         assert_eq!(v2["model_name"], "iris");
         assert_eq!(v2["model_version"], "3");
@@ -280,5 +335,31 @@ mod tests {
         assert_eq!(v2["outputs"][1]["datatype"], "FP32");
         assert_eq!(v2["outputs"][1]["shape"], serde_json::json!([2, 3]));
         assert_eq!(v2["outputs"][1]["data"].as_array().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn binary_outputs_follow_the_json() {
+        let (specs, values) = iris_out();
+        let r = kserve_v2_response("iris", "3", None, &specs, &values, None, &|n| {
+            n == "probabilities"
+        });
+        let n = r.json_len.unwrap();
+        let head: serde_json::Value = serde_json::from_slice(&r.body[..n]).unwrap();
+        assert_eq!(head["outputs"][0]["data"], serde_json::json!([0, 2]));
+        assert_eq!(
+            head["outputs"][1],
+            serde_json::json!({"name": "probabilities", "datatype": "FP32", "shape": [2, 3],
+                               "parameters": {"binary_data_size": 24}})
+        );
+        let probs: Vec<f32> = r.body[n..]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let Value::Tensor(t) = &values[1] else {
+            unreachable!()
+        };
+        assert_eq!(Data::F32(probs), t.data);
+        let plain = kserve_v2_response("iris", "3", None, &specs, &values, None, &|_| false);
+        assert_eq!(plain.json_len, None);
     }
 }

@@ -1,7 +1,8 @@
 //! The wire formats of scoring, as pure functions over the model's input [`Schema`], unit-tested
 //! without a server: MLflow's JSON request shapes ([`mlflow`]: `dataframe_split`,
 //! `dataframe_records`, `instances`, `inputs`), CSV ([`csv`]), pandas-like tables to tensors
-//! ([`frame`]), KServe V2 requests ([`kserve`]) and every answer ([`encode`]). [`json`] keeps
+//! ([`frame`]), KServe V2 requests ([`kserve`], with raw tensors in [`binary`]) and every answer
+//! ([`encode`]). [`json`] keeps
 //! object keys in the client's order. Error texts and classes follow what `mlflow models serve`
 //! answers (see `scoring_onnx_champion.txt`): malformed bodies are `BAD_REQUEST`, inputs that do
 //! not fit the model are schema-enforcement failures.
@@ -9,6 +10,7 @@
 //! Every decoder is bounded: JSON parses into at most [`Schema::value_budget`] values, tables hold
 //! at most `--max-rows` rows and [`MAX_COLUMNS`] columns, and each step is linear in its input.
 
+pub mod binary;
 pub mod csv;
 pub mod encode;
 pub mod frame;
