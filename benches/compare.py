@@ -7,7 +7,9 @@ Weir / MLflow) and BENCHMARKS.json (every repetition's raw numbers) in --out.
 Serving is measured for three models, each registered by the real mlflow client and resolved
 through `models:/<name>@champion`: the bundled iris ONNX model (Weir's ort and tract backends), and
 a scikit-learn random forest and an XGBoost classifier logged with their own flavors (100 trees
-each, no conversion: Weir evaluates the stock artifacts natively, MLflow in Python).
+each, no conversion: Weir evaluates the stock artifacts natively, MLflow in Python). Weir's iris
+runs also answer the 1-row, 32-way load over KServe gRPC (examples/grpc_load: ModelInfer with raw
+FP32, 32 streams on one HTTP/2 connection), reported beside the HTTP JSON rows; MLflow has no gRPC.
 """
 
 from __future__ import annotations
@@ -301,6 +303,7 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="weir-compare-"))
         self.results: dict[str, dict] = {}
         self.procs: list[Proc] = []
+        self.grpc_port = 0  # Weir's --grpc-port in the serving run under way
 
     def record(self, figure: str, system: str, values: list[float], unit: str, better: str,
                extra: dict | None = None) -> None:
@@ -470,7 +473,8 @@ class Bench:
             return [self.args.floor, "http", f"127.0.0.1:{port}"], f"{base}/"
         backend = ["--backend", system.split("-", 1)[1]] if "-" in system else []
         return [self.args.weir, "models", "serve", "-m", f"models:/{model}@champion", *backend,
-                "--port", str(port), "--model-cache", str(cache)], f"{base}/health"
+                "--port", str(port), "--model-cache", str(cache),
+                "--grpc-port", str(self.grpc_port)], f"{base}/health"
 
     def serving(self, system: str, registry: str, model: str = "iris", prefix: str = "serving:") -> None:
         """Start to ready, load at 1 and 32 connections, memory: `system` serving `model`; the
@@ -479,7 +483,7 @@ class Bench:
         starts, p, base = [], None, ""
         for rep in range(1 if system == "floor" else self.reps):
             # a fresh port and an empty model cache each time: every start resolves and downloads
-            port = free_port()
+            port, self.grpc_port = free_port(), free_port()
             base = f"http://127.0.0.1:{port}"
             argv, ready = self.serve_argv(system, port, self.work / f"cache-{model}-{system}-{rep}", model)
             p = self.start(f"{model}-{system}-serve-{rep}", argv, env)
@@ -504,9 +508,34 @@ class Bench:
             if conns > 1 or label.startswith("1 row"):
                 self.record(f"{prefix} {label}, p50", system, [r["p50_us"] / 1000 for r in runs], "ms", "lower")
                 self.record(f"{prefix} {label}, p99", system, [r["p99_us"] / 1000 for r in runs], "ms", "lower")
+            grpc = system.startswith("weir") and prefix == "serving:" and self.args.grpc_load
+            if label == "1 row, 32 connections" and grpc:
+                self.grpc(system, prefix, model, [r["ok_rps"] for r in runs])
         if system != "floor":
             self.record(f"{prefix} resident memory after load", system, [p.rss_mb()], "MB", "lower")
         self.stop(p)
+
+    def grpc(self, system: str, prefix: str, model: str, http_rps: list[float]) -> None:
+        """The same 1-row load as KServe gRPC ModelInfer (raw FP32 in and out), 32 concurrent
+        streams on one connection, from examples/grpc_load (wrk has no HTTP/2)."""
+        runs = []
+        for _ in range(self.reps):
+            out = subprocess.run(
+                [self.args.grpc_load, f"127.0.0.1:{self.grpc_port}", model, "32",
+                 str(max(1, round(self.seconds))), "1"],
+                capture_output=True, text=True, timeout=self.seconds + 60)
+            if out.returncode != 0:
+                raise RuntimeError(f"grpc_load: {out.stderr.strip()[-500:]}")
+            runs.append(json.loads(out.stdout))
+        label = f"{prefix} 1 row, 32 gRPC streams (raw), throughput"
+        self.record(label, system, [r["ok_rps"] for r in runs], "req/s", "higher",
+                    {"errors": sum(r["errors"] for r in runs)})
+        self.record(f"{prefix} 1 row, 32 gRPC streams (raw), p50", system,
+                    [r["p50_us"] / 1000 for r in runs], "ms", "lower")
+        self.record(f"{prefix} 1 row, 32 gRPC streams (raw), p99", system,
+                    [r["p99_us"] / 1000 for r in runs], "ms", "lower")
+        log(f"{prefix} 1 row, 32 concurrent [{system}]: HTTP JSON {statistics.median(http_rps):.0f} req/s, "
+            f"gRPC raw {statistics.median(r['ok_rps'] for r in runs):.0f} req/s")
 
     def inference_floor(self) -> None:
         for backend in ["ort", "tract"]:
@@ -608,9 +637,16 @@ def render(meta: dict, results: dict) -> str:
         if prefix == "serving:":
             head.append("weir-ort ÷ floor")
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for figure, entry in results.items():
-            if not figure.startswith(prefix):
-                continue
+        figures = [f for f in results if f.startswith(prefix)]
+        # The gRPC rows stand right after the HTTP rows of the same load (1 row, 32 concurrent).
+        grpc_rows = [f for f in figures if "gRPC" in f]
+        http_rows = [f for f in figures if f.startswith(f"{prefix} 1 row, 32 connections")]
+        if grpc_rows and http_rows:
+            figures = [f for f in figures if f not in grpc_rows]
+            at = figures.index(http_rows[-1]) + 1
+            figures[at:at] = grpc_rows
+        for figure in figures:
+            entry = results[figure]
             sysd = entry["systems"]
             row = [f"{figure[len(prefix):].strip()} ({entry['unit']})"]
             for s in systems:
@@ -646,6 +682,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--weir", required=True, help="the weir binary")
     ap.add_argument("--floor", required=True, help="the floor example binary")
+    ap.add_argument("--grpc-load", help="the grpc_load example binary (gRPC rows for Weir)")
     ap.add_argument("--mlflow", required=True, help="the mlflow CLI of the reference venv")
     ap.add_argument("--python", default=sys.executable, help="python with mlflow installed")
     ap.add_argument("--mlflow-version", default="?")
