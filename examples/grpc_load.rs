@@ -23,14 +23,23 @@ fn main() -> Result<(), String> {
     let [addr, model, streams, seconds, rows] = args.as_slice() else {
         return Err(USAGE.into());
     };
-    let parse = |s: &str| s.parse::<usize>().map_err(|_| format!("not a number: {s}\n{USAGE}"));
+    let parse = |s: &str| {
+        s.parse::<usize>()
+            .map_err(|_| format!("not a number: {s}\n{USAGE}"))
+    };
     let (streams, seconds, rows) = (parse(streams)?, parse(seconds)?, parse(rows)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    rt.block_on(run(addr, model, streams.max(1), seconds.max(1), rows.max(1)))
+    rt.block_on(run(
+        addr,
+        model,
+        streams.max(1),
+        seconds.max(1),
+        rows.max(1),
+    ))
 }
 
 async fn run(
