@@ -9,7 +9,7 @@ through `models:/<name>@champion`: the bundled iris ONNX model (Weir's ort and t
 a scikit-learn random forest and an XGBoost classifier logged with their own flavors (100 trees
 each, no conversion: Weir evaluates the stock artifacts natively, MLflow in Python). Weir's iris
 runs also answer the 1-row, 32-way load over KServe gRPC (examples/grpc_load: ModelInfer with raw
-FP32, 32 streams on one HTTP/2 connection), reported beside the HTTP JSON rows; MLflow has no gRPC.
+FP32, 32 streams on one HTTP/2 connection), reported beside the KServe V2 HTTP rows.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import signal
 import socket
 import sqlite3
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -194,6 +195,32 @@ def post_lua(path: str, body: str) -> str:
     return (
         f'wrk.method = "POST"\nwrk.path = {json.dumps(path)}\n'
         f'wrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body)}\n'
+    )
+
+
+def lua_bytes(b: bytes) -> str:
+    """A Lua string literal holding exactly `b` (wrk's LuaJIT has no \\u escapes)."""
+    out = []
+    for c in b:
+        ch = chr(c)
+        out.append(ch if 32 <= c < 127 and ch not in '"\\' else f"\\{c:03d}")
+    return '"' + "".join(out) + '"'
+
+
+def v2_lua(path: str, binary: bool) -> str:
+    """One iris row as a KServe V2 request: JSON, or Triton's binary tensor data extension (what
+    tritonclient sends by default: binary input, binary outputs)."""
+    if not binary:
+        body = json.dumps({"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": IRIS}]})
+        return post_lua(path, body)
+    head = json.dumps({"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32",
+                                   "parameters": {"binary_data_size": 16}}],
+                       "parameters": {"binary_data_output": True}}).encode()
+    body = head + struct.pack("<4f", *IRIS)
+    return (
+        f'wrk.method = "POST"\nwrk.path = {json.dumps(path)}\n'
+        f'wrk.headers["Content-Type"] = "application/octet-stream"\n'
+        f'wrk.headers["Inference-Header-Content-Length"] = "{len(head)}"\nwrk.body = {lua_bytes(body)}\n'
     )
 
 
@@ -471,8 +498,12 @@ class Bench:
                     "local", "--host", "127.0.0.1", "--port", str(port)], f"{base}/ping"
         if system == "floor":
             return [self.args.floor, "http", f"127.0.0.1:{port}"], f"{base}/"
-        backend = ["--backend", system.split("-", 1)[1]] if "-" in system else []
-        return [self.args.weir, "models", "serve", "-m", f"models:/{model}@champion", *backend,
+        # weir[-<backend>][-unbatched]
+        parts = system.split("-")
+        flags = ["--backend", parts[1]] if len(parts) > 1 else []
+        if "unbatched" in parts:
+            flags += ["--max-batch-size", "1"]
+        return [self.args.weir, "models", "serve", "-m", f"models:/{model}@champion", *flags,
                 "--port", str(port), "--model-cache", str(cache),
                 "--grpc-port", str(self.grpc_port)], f"{base}/health"
 
@@ -508,9 +539,24 @@ class Bench:
             if conns > 1 or label.startswith("1 row"):
                 self.record(f"{prefix} {label}, p50", system, [r["p50_us"] / 1000 for r in runs], "ms", "lower")
                 self.record(f"{prefix} {label}, p99", system, [r["p99_us"] / 1000 for r in runs], "ms", "lower")
-            grpc = system.startswith("weir") and prefix == "serving:" and self.args.grpc_load
-            if label == "1 row, 32 connections" and grpc:
-                self.grpc(system, prefix, model, [r["ok_rps"] for r in runs])
+        if system.startswith("weir") and prefix == "serving:":
+            # The Open Inference Protocol, JSON and binary (MLflow's scoring server has neither).
+            path = f"/v2/models/{model}/infer"
+            v2_json_rps = []
+            for label, binary in [("KServe V2 JSON", False), ("KServe V2 binary tensors", True)]:
+                runs = [wrk(f"{base}{path}", v2_lua(path, binary), 32, self.seconds, self.work)
+                        for _ in range(self.reps)]
+                errors = sum(r["non2xx"] + r["socket_errors"] for r in runs)
+                if errors:
+                    raise RuntimeError(f"{system}: {label}: {errors} errors")
+                self.record(f"{prefix} 1 row, 32 connections, {label}, throughput", system,
+                            [r["ok_rps"] for r in runs], "req/s", "higher", {"errors": errors})
+                self.record(f"{prefix} 1 row, 32 connections, {label}, p99", system,
+                            [r["p99_us"] / 1000 for r in runs], "ms", "lower")
+                if not binary:
+                    v2_json_rps = [r["ok_rps"] for r in runs]
+            if self.args.grpc_load:
+                self.grpc(system, prefix, model, v2_json_rps)
         if system != "floor":
             self.record(f"{prefix} resident memory after load", system, [p.rss_mb()], "MB", "lower")
         self.stop(p)
@@ -527,15 +573,13 @@ class Bench:
             if out.returncode != 0:
                 raise RuntimeError(f"grpc_load: {out.stderr.strip()[-500:]}")
             runs.append(json.loads(out.stdout))
-        label = f"{prefix} 1 row, 32 gRPC streams (raw), throughput"
+        label = f"{prefix} 1 row, 32 streams, KServe V2 gRPC (raw), throughput"
         self.record(label, system, [r["ok_rps"] for r in runs], "req/s", "higher",
                     {"errors": sum(r["errors"] for r in runs)})
-        self.record(f"{prefix} 1 row, 32 gRPC streams (raw), p50", system,
-                    [r["p50_us"] / 1000 for r in runs], "ms", "lower")
-        self.record(f"{prefix} 1 row, 32 gRPC streams (raw), p99", system,
+        self.record(f"{prefix} 1 row, 32 streams, KServe V2 gRPC (raw), p99", system,
                     [r["p99_us"] / 1000 for r in runs], "ms", "lower")
-        log(f"{prefix} 1 row, 32 concurrent [{system}]: HTTP JSON {statistics.median(http_rps):.0f} req/s, "
-            f"gRPC raw {statistics.median(r['ok_rps'] for r in runs):.0f} req/s")
+        log(f"{prefix} 1 row, 32 concurrent [{system}]: KServe V2 HTTP JSON "
+            f"{statistics.median(http_rps):.0f} req/s, gRPC raw {statistics.median(r['ok_rps'] for r in runs):.0f} req/s")
 
     def inference_floor(self) -> None:
         for backend in ["ort", "tract"]:
@@ -619,13 +663,17 @@ def render(meta: dict, results: dict) -> str:
         "load generator, a yardstick for 1-row requests. The bare loop runs the model with no "
         "HTTP at all. Weir's serving path adds JSON decoding, the hand-off to an inference thread "
         "and back (inference never runs on the async executor), the model itself and the encoding. "
+        "*weir-ort-unbatched* is weir-ort with adaptive batching off (`--max-batch-size 1`); "
+        "the KServe V2 rows send the same row as V2 JSON and as Triton's binary tensors, and the "
+        "gRPC row as ModelInfer with raw FP32 over 32 streams of one HTTP/2 connection "
+        "(`examples/grpc_load`, wrk having no HTTP/2). "
         "Search populations are written by the same bulk SQL path into each server's own schema; "
         "the 10k and 100k experiments share one database.",
         "",
     ]
     sections = [("Tracking (`mlflow server` vs `weir server`, SQLite)", "tracking:", ["mlflow", "weir"]),
                 ("Serving (`mlflow models serve` vs `weir models serve`, iris random forest, ONNX)", "serving:",
-                 ["mlflow", "weir-ort", "weir-tract", "floor"]),
+                 ["mlflow", "weir-ort", "weir-ort-unbatched", "weir-tract", "floor"]),
                 ("scikit-learn, served as logged (`mlflow.sklearn.log_model`, skops; random forest, 100 trees)",
                  "sklearn:", ["mlflow", "weir"]),
                 ("XGBoost, served as logged (`mlflow.xgboost.log_model`, UBJSON; classifier, 100 trees)",
@@ -637,16 +685,9 @@ def render(meta: dict, results: dict) -> str:
         if prefix == "serving:":
             head.append("weir-ort ÷ floor")
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        figures = [f for f in results if f.startswith(prefix)]
-        # The gRPC rows stand right after the HTTP rows of the same load (1 row, 32 concurrent).
-        grpc_rows = [f for f in figures if "gRPC" in f]
-        http_rows = [f for f in figures if f.startswith(f"{prefix} 1 row, 32 connections")]
-        if grpc_rows and http_rows:
-            figures = [f for f in figures if f not in grpc_rows]
-            at = figures.index(http_rows[-1]) + 1
-            figures[at:at] = grpc_rows
-        for figure in figures:
-            entry = results[figure]
+        for figure, entry in results.items():
+            if not figure.startswith(prefix):
+                continue
             sysd = entry["systems"]
             row = [f"{figure[len(prefix):].strip()} ({entry['unit']})"]
             for s in systems:
@@ -704,7 +745,7 @@ def main() -> int:
                 bench.tracking(system)
         if args.only in (None, "serving"):
             registry = bench.register_iris()
-            for system in ["mlflow", "weir-ort", "weir-tract", "floor"]:
+            for system in ["mlflow", "weir-ort", "weir-ort-unbatched", "weir-tract", "floor"]:
                 bench.serving(system, registry)
             bench.inference_floor()
             for model, prefix in [("iris-sklearn", "sklearn:"), ("iris-xgboost", "xgboost:")]:
