@@ -462,6 +462,8 @@ async fn not_ready_until_loaded_and_bounded() {
         "http://127.0.0.1:1",
         "--max-body-bytes",
         "4096",
+        "--header-read-timeout",
+        "1",
     ]);
     let ch = channel(&addr).await;
     let mut c = GrpcInferenceServiceClient::new(ch.clone());
@@ -502,6 +504,22 @@ async fn not_ready_until_loaded_and_bounded() {
     let e = c.model_infer(big).await.unwrap_err();
     assert_ne!(e.code(), Code::Ok);
     assert!(e.message().contains("4096"), "{e:?}");
+    // A client that connects and never sends the HTTP/2 preface is cut (slowloris).
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        use tokio::io::AsyncReadExt;
+        loop {
+            match silent.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {} // the server's SETTINGS
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a silent connection stayed open");
+    assert!(started.elapsed() >= Duration::from_millis(900));
 }
 
 #[test]
