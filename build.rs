@@ -1,5 +1,8 @@
 //! Embeds the web UI (`ui/`) in the binary: generates a table of every file under `ui/` with its
 //! bytes and a content hash (for ETags). `cargo build` alone builds the UI; no Node.js involved.
+//!
+//! Also compiles KServe's `proto/grpc_predict_v2.proto` into Rust (messages, the server trait and
+//! a client for the tests and the bench) with protox, a protobuf compiler in Rust: no `protoc`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,8 +31,22 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
+/// `proto/*.proto` → `$OUT_DIR/inference.rs` (package `inference`).
+fn grpc(manifest: &Path) {
+    let dir = manifest.join("proto");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let fds = protox::compile([dir.join("grpc_predict_v2.proto")], [&dir])
+        .unwrap_or_else(|e| panic!("proto/grpc_predict_v2.proto: {e}"));
+    tonic_build::configure()
+        // The client is generic over its channel: the library needs no HTTP/2 client.
+        .build_transport(false)
+        .compile_fds(fds)
+        .unwrap_or_else(|e| panic!("generating the gRPC code: {e}"));
+}
+
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    grpc(&manifest);
     let root = manifest.join("ui");
     println!("cargo:rerun-if-changed=ui");
     let mut files = Vec::new();

@@ -7,7 +7,9 @@ Weir / MLflow) and BENCHMARKS.json (every repetition's raw numbers) in --out.
 Serving is measured for three models, each registered by the real mlflow client and resolved
 through `models:/<name>@champion`: the bundled iris ONNX model (Weir's ort and tract backends), and
 a scikit-learn random forest and an XGBoost classifier logged with their own flavors (100 trees
-each, no conversion: Weir evaluates the stock artifacts natively, MLflow in Python).
+each, no conversion: Weir evaluates the stock artifacts natively, MLflow in Python). Weir's iris
+runs also answer the 1-row, 32-way load over KServe gRPC (examples/grpc_load: ModelInfer with raw
+FP32, 32 streams on one HTTP/2 connection), reported beside the KServe V2 HTTP rows.
 """
 
 from __future__ import annotations
@@ -328,6 +330,7 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="weir-compare-"))
         self.results: dict[str, dict] = {}
         self.procs: list[Proc] = []
+        self.grpc_port = 0  # Weir's --grpc-port in the serving run under way
 
     def record(self, figure: str, system: str, values: list[float], unit: str, better: str,
                extra: dict | None = None) -> None:
@@ -501,7 +504,8 @@ class Bench:
         if "unbatched" in parts:
             flags += ["--max-batch-size", "1"]
         return [self.args.weir, "models", "serve", "-m", f"models:/{model}@champion", *flags,
-                "--port", str(port), "--model-cache", str(cache)], f"{base}/health"
+                "--port", str(port), "--model-cache", str(cache),
+                "--grpc-port", str(self.grpc_port)], f"{base}/health"
 
     def serving(self, system: str, registry: str, model: str = "iris", prefix: str = "serving:") -> None:
         """Start to ready, load at 1 and 32 connections, memory: `system` serving `model`; the
@@ -510,7 +514,7 @@ class Bench:
         starts, p, base = [], None, ""
         for rep in range(1 if system == "floor" else self.reps):
             # a fresh port and an empty model cache each time: every start resolves and downloads
-            port = free_port()
+            port, self.grpc_port = free_port(), free_port()
             base = f"http://127.0.0.1:{port}"
             argv, ready = self.serve_argv(system, port, self.work / f"cache-{model}-{system}-{rep}", model)
             p = self.start(f"{model}-{system}-serve-{rep}", argv, env)
@@ -538,6 +542,7 @@ class Bench:
         if system.startswith("weir") and prefix == "serving:":
             # The Open Inference Protocol, JSON and binary (MLflow's scoring server has neither).
             path = f"/v2/models/{model}/infer"
+            v2_json_rps = []
             for label, binary in [("KServe V2 JSON", False), ("KServe V2 binary tensors", True)]:
                 runs = [wrk(f"{base}{path}", v2_lua(path, binary), 32, self.seconds, self.work)
                         for _ in range(self.reps)]
@@ -548,9 +553,33 @@ class Bench:
                             [r["ok_rps"] for r in runs], "req/s", "higher", {"errors": errors})
                 self.record(f"{prefix} 1 row, 32 connections, {label}, p99", system,
                             [r["p99_us"] / 1000 for r in runs], "ms", "lower")
+                if not binary:
+                    v2_json_rps = [r["ok_rps"] for r in runs]
+            if self.args.grpc_load:
+                self.grpc(system, prefix, model, v2_json_rps)
         if system != "floor":
             self.record(f"{prefix} resident memory after load", system, [p.rss_mb()], "MB", "lower")
         self.stop(p)
+
+    def grpc(self, system: str, prefix: str, model: str, http_rps: list[float]) -> None:
+        """The same 1-row load as KServe gRPC ModelInfer (raw FP32 in and out), 32 concurrent
+        streams on one connection, from examples/grpc_load (wrk has no HTTP/2)."""
+        runs = []
+        for _ in range(self.reps):
+            out = subprocess.run(
+                [self.args.grpc_load, f"127.0.0.1:{self.grpc_port}", model, "32",
+                 str(max(1, round(self.seconds))), "1"],
+                capture_output=True, text=True, timeout=self.seconds + 60)
+            if out.returncode != 0:
+                raise RuntimeError(f"grpc_load: {out.stderr.strip()[-500:]}")
+            runs.append(json.loads(out.stdout))
+        label = f"{prefix} 1 row, 32 streams, KServe V2 gRPC (raw), throughput"
+        self.record(label, system, [r["ok_rps"] for r in runs], "req/s", "higher",
+                    {"errors": sum(r["errors"] for r in runs)})
+        self.record(f"{prefix} 1 row, 32 streams, KServe V2 gRPC (raw), p99", system,
+                    [r["p99_us"] / 1000 for r in runs], "ms", "lower")
+        log(f"{prefix} 1 row, 32 concurrent [{system}]: KServe V2 HTTP JSON "
+            f"{statistics.median(http_rps):.0f} req/s, gRPC raw {statistics.median(r['ok_rps'] for r in runs):.0f} req/s")
 
     def inference_floor(self) -> None:
         for backend in ["ort", "tract"]:
@@ -635,7 +664,9 @@ def render(meta: dict, results: dict) -> str:
         "HTTP at all. Weir's serving path adds JSON decoding, the hand-off to an inference thread "
         "and back (inference never runs on the async executor), the model itself and the encoding. "
         "*weir-ort-unbatched* is weir-ort with adaptive batching off (`--max-batch-size 1`); "
-        "the KServe V2 rows send the same row as V2 JSON and as Triton's binary tensors. "
+        "the KServe V2 rows send the same row as V2 JSON and as Triton's binary tensors, and the "
+        "gRPC row as ModelInfer with raw FP32 over 32 streams of one HTTP/2 connection "
+        "(`examples/grpc_load`, wrk having no HTTP/2). "
         "Search populations are written by the same bulk SQL path into each server's own schema; "
         "the 10k and 100k experiments share one database.",
         "",
@@ -692,6 +723,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--weir", required=True, help="the weir binary")
     ap.add_argument("--floor", required=True, help="the floor example binary")
+    ap.add_argument("--grpc-load", help="the grpc_load example binary (gRPC rows for Weir)")
     ap.add_argument("--mlflow", required=True, help="the mlflow CLI of the reference venv")
     ap.add_argument("--python", default=sys.executable, help="python with mlflow installed")
     ap.add_argument("--mlflow-version", default="?")

@@ -8,7 +8,8 @@
 #
 # Installs what it needs: the reference (mlflow==3.17.2 with onnxruntime, the pinned venv the
 # end-to-end tests use), wrk (Debian package) as the load generator for both sides, and ONNX
-# Runtime's library for Weir's ort backend; builds `weir` and the `floor` example in release mode.
+# Runtime's library for Weir's ort backend; builds `weir` and the `floor` and `grpc_load` examples
+# (Weir's gRPC port is loaded by grpc_load, wrk having no HTTP/2) in release mode.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -22,8 +23,8 @@ if ! command -v wrk >/dev/null; then
   apt-get install -y -qq wrk >&2 || { apt-get update -qq >&2 && apt-get install -y -qq wrk >&2; }
 fi
 
-log "building weir and the floor example (release)"
-cargo build --release --locked --bin weir --example floor >&2
+log "building weir, the floor and grpc_load examples (release)"
+cargo build --release --locked --bin weir --example floor --example grpc_load >&2
 ORT_DYLIB_PATH=$(scripts/fetch-onnxruntime.sh)
 export ORT_DYLIB_PATH
 
@@ -38,4 +39,5 @@ export PATH="$VENV/bin:$PATH"
 exec "$VENV/bin/python" benches/compare.py \
   --weir "$CARGO_TARGET_DIR/release/weir" \
   --floor "$CARGO_TARGET_DIR/release/examples/floor" \
+  --grpc-load "$CARGO_TARGET_DIR/release/examples/grpc_load" \
   --mlflow "$VENV/bin/mlflow" --python "$VENV/bin/python" --mlflow-version "$version" "$@"

@@ -340,7 +340,6 @@ fn panicked(_: Box<dyn std::any::Any + Send>) -> axum::response::Response {
 /// What `weir server` adds for serving: `served-models` always (the UI asks), the scoring and
 /// KServe routes when `--serve-model` is given. Its own `/health`, `/version` and `/metrics` stay.
 fn embedded_serving(serving: Arc<Serving>, max_body: usize) -> Router {
-    let timeout = serving.config.request_timeout;
     let listing = Router::new()
         .route(
             "/ajax-api/2.0/weir/served-models",
@@ -352,21 +351,13 @@ fn embedded_serving(serving: Arc<Serving>, max_body: usize) -> Router {
     } else {
         listing.merge(scoring::routes())
     };
-    router.with_state(HttpState {
-        serving,
-        max_body,
-        timeout,
-    })
+    router.with_state(HttpState::new(serving, max_body))
 }
 
 /// The whole `weir models serve` router: MLflow's scoring server (`/invocations`, `/ping`,
 /// `/health`, `/version`), KServe V1/V2 and `/metrics`, with FastAPI's 404/405 bodies.
 pub fn serving_app(serving: Arc<Serving>, max_body: usize) -> Router {
-    let state = HttpState {
-        serving: serving.clone(),
-        max_body,
-        timeout: serving.config.request_timeout,
-    };
+    let state = HttpState::new(serving.clone(), max_body);
     Router::new()
         .route("/ping", get(scoring::ping))
         .route("/health", get(scoring::ping))

@@ -315,6 +315,14 @@ pub struct ServingArgs {
     /// `max_queue_delay_microseconds`.
     #[arg(long, env = "WEIR_MAX_BATCH_DELAY", default_value_t = 0)]
     pub max_batch_delay: u64,
+
+    /// Also serve KServe's gRPC Open Inference Protocol (`inference.GRPCInferenceService`:
+    /// ServerLive/Ready, ModelReady, ServerMetadata, ModelMetadata, ModelInfer) and the gRPC
+    /// health service (`grpc.health.v1.Health`, SERVING once every model is loaded) on this port,
+    /// on the same --host. Off unless set; KServe's convention is 8081. Messages are bounded by
+    /// --max-body-bytes, calls by --request-timeout, connections by --max-connections.
+    #[arg(long, env = "WEIR_GRPC_PORT")]
+    pub grpc_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,10 +1,12 @@
-//! HTTP handlers: decode MLflow's request fields, call the domain, encode MLflow's JSON.
-//! One file per resource; no SQL and no business rules here.
+//! The wire protocols: axum handlers (decode MLflow's request fields, call the domain, encode
+//! MLflow's JSON), one file per resource, and KServe's gRPC service ([`grpc`]). No SQL and no
+//! business rules here.
 
 pub mod artifacts;
 pub mod auth;
 pub mod experiments;
 pub mod fields;
+pub mod grpc;
 pub mod guard;
 pub mod logged_models;
 pub mod meta;

@@ -4,6 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio_util::sync::CancellationToken;
+
+use crate::api::serving::HttpState;
 use crate::config::ServeArgs;
 use crate::serving::source::{self, ModelRef, SharedSource};
 use crate::serving::Serving;
@@ -40,6 +43,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("ready {:.0?} after start", started.elapsed());
         });
     }
+    let stopped = CancellationToken::new();
+    let grpc = super::start_grpc(
+        &args.host,
+        args.serving.grpc_port,
+        HttpState::new(serving.clone(), args.http.max_body_bytes),
+        args.http.limits(),
+        stopped.clone(),
+    )
+    .await?;
     let router = crate::app::serving_app(serving.clone(), args.http.max_body_bytes);
     let routes: Vec<String> = serving
         .models
@@ -66,6 +78,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             )
         },
         stopping,
+        stopped,
     )
-    .await
+    .await?;
+    super::join_grpc(grpc).await
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 
+use crate::api::serving::HttpState;
 use crate::app::{app, AppState};
 use crate::artifacts::Artifacts;
 use crate::config::ServerArgs;
@@ -102,6 +104,9 @@ pub async fn server_state(args: &ServerArgs) -> anyhow::Result<AppState> {
 /// `weir server`: open the store and artifact repositories, then serve every API and the UI.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    if args.serving.grpc_port.is_some() && args.serve_model.is_empty() {
+        anyhow::bail!("--grpc-port serves models over gRPC: give --serve-model too");
+    }
     let state = server_state(&args).await?;
     tracing::info!(
         store = state.store.display_uri(),
@@ -112,6 +117,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let stopping = {
         let s = state.clone();
         async move { s.begin_shutdown() }
+    };
+    let stopped = CancellationToken::new();
+    let grpc = match &state.serving {
+        Some(serving) => {
+            let scoring = HttpState::new(serving.clone(), args.http.max_body_bytes);
+            let (host, port) = (&args.host, args.serving.grpc_port);
+            super::start_grpc(host, port, scoring, args.http.limits(), stopped.clone()).await?
+        }
+        None => None,
     };
     let store = state.store.clone();
     let served = super::listen(
@@ -127,8 +141,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             )
         },
         stopping,
+        stopped,
     )
     .await;
+    let grpc = super::join_grpc(grpc).await;
     store.close().await;
-    served
+    served.and(grpc)
 }

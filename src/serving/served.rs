@@ -8,7 +8,6 @@
 //! to the old one and swapped atomically. A failed load keeps the old version serving and is
 //! reported in the status, the logs and `weir_model_load_failures_total`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -346,7 +345,8 @@ pub fn check_served_name(name: &str) -> Result<(), String> {
 pub struct Serving {
     pub models: Vec<Arc<ServedModel>>,
     pub config: ServingConfig,
-    shutting_down: AtomicBool,
+    /// Set once on SIGTERM; a watch so the gRPC health service can follow it.
+    shutting_down: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Serving {
@@ -382,7 +382,7 @@ impl Serving {
         Ok(Serving {
             models,
             config,
-            shutting_down: AtomicBool::new(false),
+            shutting_down: watch::channel(false).0,
         })
     }
 
@@ -409,7 +409,7 @@ impl Serving {
         Serving {
             models: Vec::new(),
             config: ServingConfig::default(),
-            shutting_down: AtomicBool::new(false),
+            shutting_down: watch::channel(false).0,
         }
     }
 
@@ -433,10 +433,15 @@ impl Serving {
 
     /// Readiness turns 503 from now on (SIGTERM).
     pub fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::Relaxed);
+        self.shutting_down.send_replace(true);
     }
 
     pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Relaxed)
+        *self.shutting_down.borrow()
+    }
+
+    /// Follow shutdown: `true` from [`Serving::begin_shutdown`] on.
+    pub fn shutdown_watch(&self) -> watch::Receiver<bool> {
+        self.shutting_down.subscribe()
     }
 }

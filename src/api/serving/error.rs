@@ -1,6 +1,6 @@
 //! Why a scoring request failed, and how each protocol says so: MLflow's error body (rendered
 //! by [`crate::error::mlflow_response`], the one MLflow renderer) on MLflow's routes, KServe's
-//! `{"error": "..."}` on KServe's.
+//! `{"error": "..."}` on KServe's, a gRPC status on KServe's gRPC service.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -142,6 +142,21 @@ impl ScoreError {
         crate::error::mlflow_response(status, code, &message, Some(sqlstate), Some(class))
     }
 
+    /// The gRPC status KServe's gRPC service answers, with the message HTTP gives.
+    pub fn grpc(self) -> tonic::Status {
+        let code = match &self {
+            ScoreError::BadRequest(_)
+            | ScoreError::Schema(_)
+            | ScoreError::Predict(_)
+            | ScoreError::UnsupportedType(_) => tonic::Code::InvalidArgument,
+            ScoreError::TooLarge(_) => tonic::Code::ResourceExhausted,
+            ScoreError::Unavailable(_) => tonic::Code::Unavailable,
+            ScoreError::NotFound(_) => tonic::Code::NotFound,
+            ScoreError::Timeout(_) => tonic::Code::DeadlineExceeded,
+        };
+        tonic::Status::new(code, self.message())
+    }
+
     /// KServe's error body: `{"error": "..."}`.
     pub fn kserve(self) -> Response {
         let status = self.status();
@@ -154,6 +169,6 @@ impl ScoreError {
     }
 }
 
-pub(super) fn unknown_model(name: &str) -> ScoreError {
+pub(crate) fn unknown_model(name: &str) -> ScoreError {
     ScoreError::NotFound(format!("Model with name {name} does not exist."))
 }

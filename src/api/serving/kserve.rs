@@ -123,7 +123,7 @@ pub(super) async fn v2_ready(State(h): State<HttpState>) -> Response {
 }
 
 /// The served model named `name`, loaded, at `version` when one is asked for.
-pub(super) fn v2_model(
+pub(crate) fn v2_model(
     h: &HttpState,
     name: &str,
     version: Option<&str>,
@@ -137,6 +137,25 @@ pub(super) fn v2_model(
         )));
     }
     Ok((served.clone(), model))
+}
+
+/// Refuse a request for an output the model does not have.
+pub(crate) fn check_outputs(model: &LoadedModel, wanted: &[String]) -> Result<(), ScoreError> {
+    match wanted
+        .iter()
+        .find(|n| !model.outputs.iter().any(|s| s.name == **n))
+    {
+        None => Ok(()),
+        Some(unknown) => Err(ScoreError::BadRequest(format!(
+            "unknown output '{unknown}' (the model's outputs: {})",
+            model
+                .outputs
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 pub(super) async fn v2_metadata(h: HttpState, name: String, version: Option<String>) -> Response {
@@ -180,15 +199,27 @@ pub(super) async fn v2_meta_version(
     v2_metadata(h, name, Some(version)).await
 }
 
+/// Whether `name` (at `version`, when given) answers requests; an unknown name is an error.
+pub(crate) fn model_ready(
+    h: &HttpState,
+    name: &str,
+    version: Option<&str>,
+) -> Result<bool, ScoreError> {
+    if h.serving.find(name).is_none() {
+        return Err(unknown_model(name));
+    }
+    Ok(!h.serving.is_shutting_down() && v2_model(h, name, version).is_ok())
+}
+
 pub(super) async fn v2_model_ready_inner(
     h: HttpState,
     name: String,
     version: Option<String>,
 ) -> Response {
-    if h.serving.find(&name).is_none() {
-        return unknown_model(&name).kserve();
-    }
-    let ready = !h.serving.is_shutting_down() && v2_model(&h, &name, version.as_deref()).is_ok();
+    let ready = match model_ready(&h, &name, version.as_deref()) {
+        Ok(ready) => ready,
+        Err(e) => return e.kserve(),
+    };
     let status = if ready {
         StatusCode::OK
     } else {
@@ -257,19 +288,8 @@ pub(super) async fn v2_infer_inner(
             kserve::decode_infer_with(b, header_len, s)
         })
         .await?;
-        if let Some(unknown) = decoded.outputs.as_ref().and_then(|w| {
-            w.iter()
-                .find(|n| !model.outputs.iter().any(|s| s.name == **n))
-        }) {
-            return Err(ScoreError::BadRequest(format!(
-                "unknown output '{unknown}' (the model's outputs: {})",
-                model
-                    .outputs
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+        if let Some(wanted) = &decoded.outputs {
+            check_outputs(&model, wanted)?;
         }
         let outputs = model.infer(permit, decoded.inputs).await?;
         let binary = &decoded.binary;

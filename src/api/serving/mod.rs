@@ -32,6 +32,8 @@ const DECODE_INLINE_MAX: usize = 256 * 1024;
 /// The header every scoring response carries.
 pub const VERSION_HEADER: &str = "x-weir-model-version";
 
+/// What the scoring handlers reach: the served models and the request bounds. The gRPC service
+/// ([`crate::api::grpc`]) holds the same, so both protocols share one set of limits.
 #[derive(Clone)]
 pub struct HttpState {
     pub serving: Arc<Serving>,
@@ -41,9 +43,38 @@ pub struct HttpState {
     pub timeout: std::time::Duration,
 }
 
+impl HttpState {
+    /// The scoring state of `serving`, with its `--request-timeout` and `--max-body-bytes`.
+    pub fn new(serving: Arc<Serving>, max_body: usize) -> HttpState {
+        HttpState {
+            timeout: serving.config.request_timeout,
+            serving,
+            max_body,
+        }
+    }
+}
+
 /// The label unknown model names are counted under, so `/metrics` does not grow with whatever
 /// names clients send.
-const UNKNOWN_MODEL: &str = "__unknown__";
+pub(crate) const UNKNOWN_MODEL: &str = "__unknown__";
+
+/// Count one scoring request in the serving metrics: `status` is the HTTP status, or the gRPC
+/// code's name on gRPC routes; `name` a served name or [`UNKNOWN_MODEL`].
+pub(crate) fn record(
+    route: &str,
+    name: &str,
+    version: Option<&str>,
+    started: Instant,
+    status: &str,
+) {
+    let m = metrics();
+    m.requests
+        .with_label_values(&[route, name, version.unwrap_or(""), status])
+        .inc();
+    m.request_seconds
+        .with_label_values(&[route, name])
+        .observe(started.elapsed().as_secs_f64());
+}
 
 /// Record the request in the serving metrics and stamp the served version.
 fn finish(
@@ -53,13 +84,7 @@ fn finish(
     started: Instant,
     mut resp: Response,
 ) -> Response {
-    let m = metrics();
-    m.requests
-        .with_label_values(&[route, name, version.unwrap_or(""), resp.status().as_str()])
-        .inc();
-    m.request_seconds
-        .with_label_values(&[route, name])
-        .observe(started.elapsed().as_secs_f64());
+    record(route, name, version, started, resp.status().as_str());
     if let Some(v) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
         resp.headers_mut().insert(VERSION_HEADER, v);
     }
@@ -103,24 +128,38 @@ where
     T: Send + 'static,
     F: FnOnce(&[u8], &decode::Schema) -> Result<T, DecodeError> + Send + 'static,
 {
-    if bytes.len() <= DECODE_INLINE_MAX {
-        return Ok(f(&bytes, &model.schema)?);
+    off_executor(bytes.len(), model, move |schema| f(&bytes, schema)).await
+}
+
+/// Run `decode` over `size` bytes of input against the model's schema: inline when small, on a
+/// blocking thread when large (decoding megabytes would stall the executor's other requests).
+pub(crate) async fn off_executor<T, F>(
+    size: usize,
+    model: &Arc<LoadedModel>,
+    decode: F,
+) -> Result<T, ScoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&decode::Schema) -> Result<T, DecodeError> + Send + 'static,
+{
+    if size <= DECODE_INLINE_MAX {
+        return Ok(decode(&model.schema)?);
     }
     let model = model.clone();
-    tokio::task::spawn_blocking(move || f(&bytes, &model.schema))
+    tokio::task::spawn_blocking(move || decode(&model.schema))
         .await
         .map_err(|e| ScoreError::BadRequest(format!("decoding failed: {e}")))?
         .map_err(ScoreError::from)
 }
 
-fn current(served: &ServedModel) -> Result<Arc<LoadedModel>, ScoreError> {
+pub(crate) fn current(served: &ServedModel) -> Result<Arc<LoadedModel>, ScoreError> {
     served
         .current()
         .ok_or_else(|| ScoreError::Unavailable(served.not_ready_reason()))
 }
 
 /// Run `work` within the request timeout.
-async fn deadline<T>(
+pub(crate) async fn deadline<T>(
     h: &HttpState,
     work: impl std::future::Future<Output = Result<T, ScoreError>>,
 ) -> Result<T, ScoreError> {

@@ -96,7 +96,14 @@ pub struct V2Response {
 }
 
 fn write_classes(keys: &MapKeys, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"\"classes\": [");
+    out.extend_from_slice(b"\"classes\": ");
+    write_class_list(keys, out);
+}
+
+/// A ZipMap's class labels as a JSON list (`[0, 1, 2]`, `["cat", "dog"]`): its V2 output's
+/// `classes` parameter, over HTTP and gRPC alike.
+pub fn write_class_list(keys: &MapKeys, out: &mut Vec<u8>) {
+    out.push(b'[');
     for i in 0..keys.len() {
         if i > 0 {
             out.extend_from_slice(b", ");
@@ -109,6 +116,20 @@ fn write_classes(keys: &MapKeys, out: &mut Vec<u8>) {
         }
     }
     out.push(b']');
+}
+
+/// An output's elements in the raw layout (binary data over HTTP, `raw_output_contents` over
+/// gRPC): a tensor's own, a ZipMap's FP32 `[rows, classes]` probabilities.
+pub fn encode_value_raw(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Tensor(t) => binary::encode_raw(&t.data, out),
+        Value::ZipMap(z) => {
+            out.reserve(4 * z.values.len());
+            for x in &z.values {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+    }
 }
 
 /// The Open Inference Protocol's response: typed, flat, row-major tensors. A ZipMap output is
@@ -157,7 +178,7 @@ pub fn kserve_v2_response(
                 write_shape(&t.shape, &mut out);
                 if raw {
                     let before = tail.len();
-                    binary::encode_raw(&t.data, &mut tail);
+                    encode_value_raw(v, &mut tail);
                     let size = tail.len() - before;
                     out.extend_from_slice(b", \"parameters\": {\"binary_data_size\": ");
                     out.extend_from_slice(size.to_string().as_bytes());
@@ -172,9 +193,7 @@ pub fn kserve_v2_response(
                 write_shape(&[z.rows(), z.keys.len()], &mut out);
                 if raw {
                     let before = tail.len();
-                    for x in &z.values {
-                        tail.extend_from_slice(&x.to_le_bytes());
-                    }
+                    encode_value_raw(v, &mut tail);
                     let size = tail.len() - before;
                     out.extend_from_slice(b", \"parameters\": {");
                     write_classes(&z.keys, &mut out);
