@@ -148,7 +148,13 @@ def is_zombie(pid: int) -> bool:
         return True
 
 
-def http_call(method: str, url: str, body: bytes | None = None, timeout: float = 600):
+AUTH_PASSWORD = "bench admin password"
+# HTTP Basic for admin:AUTH_PASSWORD, what the auth-on figures send.
+AUTH_HEADER = "Basic " + __import__("base64").b64encode(f"admin:{AUTH_PASSWORD}".encode()).decode()
+
+
+def http_call(method: str, url: str, body: bytes | None = None, timeout: float = 600,
+              auth: bool = False):
     """One request on a fresh connection: (status, body bytes)."""
     rest = url.split("://", 1)[1]
     hostport, _, path = rest.partition("/")
@@ -156,6 +162,8 @@ def http_call(method: str, url: str, body: bytes | None = None, timeout: float =
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        if auth:
+            headers["Authorization"] = AUTH_HEADER
         conn.request(method, "/" + path, body=body, headers=headers)
         r = conn.getresponse()
         return r.status, r.read()
@@ -163,9 +171,9 @@ def http_call(method: str, url: str, body: bytes | None = None, timeout: float =
         conn.close()
 
 
-def api(base: str, method: str, path: str, payload: dict | None = None) -> dict:
+def api(base: str, method: str, path: str, payload: dict | None = None, auth: bool = False) -> dict:
     body = json.dumps(payload).encode() if payload is not None else None
-    status, data = http_call(method, f"{base}/api/2.0/mlflow/{path}", body)
+    status, data = http_call(method, f"{base}/api/2.0/mlflow/{path}", body, auth=auth)
     if status != 200:
         raise RuntimeError(f"{method} {path} -> {status}: {data[:500]!r}")
     return json.loads(data or b"{}")
@@ -224,8 +232,11 @@ def v2_lua(path: str, binary: bool) -> str:
     )
 
 
-def log_metric_lua(run_id: str) -> str:
+def log_metric_lua(run_id: str, auth: bool = False) -> str:
     # Every request a new point: each wrk thread has its own key and its own step counter.
+    headers = '["Content-Type"] = "application/json"'
+    if auth:
+        headers += f', ["Authorization"] = "{AUTH_HEADER}"'
     return f"""
 local n = 0
 local id = 0
@@ -240,7 +251,7 @@ function request()
     '{{"run_id":"{run_id}","key":"load_%d","value":%d.25,"timestamp":%d,"step":%d}}',
     id, n, 1700000000000 + n, n)
   return wrk.format("POST", "/api/2.0/mlflow/runs/log-metric",
-    {{["Content-Type"] = "application/json"}}, body)
+    {{{headers}}}, body)
 end
 """
 
@@ -358,7 +369,8 @@ class Bench:
 
     # -- tracking --------------------------------------------------------------------------
 
-    def tracking_server(self, system: str, home: Path, port: int) -> tuple[Proc, str, Path]:
+    def tracking_server(self, system: str, home: Path, port: int,
+                        auth: bool = False) -> tuple[Proc, str, Path]:
         home.mkdir(exist_ok=True)
         db = home / f"{system}.db"
         if system == "mlflow":
@@ -369,10 +381,39 @@ class Bench:
             argv = [self.args.weir, "server", "--host", "127.0.0.1", "--port", str(port),
                     "--backend-store-uri", f"sqlite:///{db}", "--artifacts-destination",
                     str(home / "artifacts")]
-        p = self.start(f"{system}-server", argv, {"WEIR_LOG": "warn"})
+        env = {"WEIR_LOG": "warn"}
+        if auth:
+            # Both read the admin's password from MLflow's variable; MLflow keeps its users in
+            # the ini's sqlite:///basic_auth.db, so each run gets its own config and directory.
+            ini = home / "basic_auth.ini"
+            ini.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{home / 'basic_auth.db'}\n"
+                           "admin_username = admin\n"
+                           "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+            argv += ["--app-name", "basic-auth"]
+            env.update({"MLFLOW_AUTH_ADMIN_PASSWORD": AUTH_PASSWORD, "MLFLOW_AUTH_CONFIG_PATH": str(ini)})
+        p = self.start(f"{system}-server{'-auth' if auth else ''}", argv, env)
         base = f"http://127.0.0.1:{port}"
         p.wait_ready(f"{base}/health")
         return p, base, db
+
+    def tracking_auth(self, system: str) -> None:
+        """log-metric at 16 clients with `--app-name basic-auth` on (every request authenticated)."""
+        home = self.work / f"tracking-{system}-auth"
+        port = free_port()
+        p, base, _ = self.tracking_server(system, home, port, auth=True)
+        exp = api(base, "POST", "experiments/create", {"name": "load"}, auth=True)["experiment_id"]
+        run = api(base, "POST", "runs/create", {"experiment_id": exp, "start_time": 0}, auth=True)["run"]["info"]["run_id"]
+        rps, errors = [], 0
+        for _ in range(self.reps):
+            r = wrk(f"{base}/api/2.0/mlflow/runs/log-metric", log_metric_lua(run, auth=True), 16, self.seconds,
+                    self.work)
+            rps.append(r["ok_rps"])
+            errors += r["non2xx"] + r["socket_errors"]
+        if errors:
+            raise RuntimeError(f"{system} with basic-auth: {errors} failed log-metric requests")
+        self.record("tracking: log-metric, 16 clients, basic-auth on", system, rps, "req/s", "higher",
+                    {"errors": errors})
+        self.stop(p)
 
     def tracking(self, system: str) -> None:
         home = self.work / f"tracking-{system}"
@@ -388,6 +429,7 @@ class Bench:
             rps.append(r["ok_rps"])
             errors += r["non2xx"] + r["socket_errors"]
         self.record("tracking: log-metric, 16 clients", system, rps, "req/s", "higher", {"errors": errors})
+        self.tracking_auth(system)
 
         # log-batch of 1000 metrics, one client, latency
         step = [0]
