@@ -390,7 +390,9 @@ class Bench:
                            "admin_username = admin\n"
                            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
             argv += ["--app-name", "basic-auth"]
-            env.update({"MLFLOW_AUTH_ADMIN_PASSWORD": AUTH_PASSWORD, "MLFLOW_AUTH_CONFIG_PATH": str(ini)})
+            env.update({"MLFLOW_AUTH_ADMIN_PASSWORD": AUTH_PASSWORD, "MLFLOW_AUTH_CONFIG_PATH": str(ini),
+                        # MLflow's auth app refuses to start several workers without one CSRF key.
+                        "MLFLOW_FLASK_SERVER_SECRET_KEY": uuid.uuid4().hex})
         p = self.start(f"{system}-server{'-auth' if auth else ''}", argv, env)
         base = f"http://127.0.0.1:{port}"
         p.wait_ready(f"{base}/health")

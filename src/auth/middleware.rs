@@ -158,13 +158,19 @@ pub async fn auth_layer(
         }
         Err(e) => return e.into_response(),
     };
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     match check(&auth, &who, rule, req, max_body).await {
         Ok(Some(mut req)) => {
             req.extensions_mut().insert(who.clone());
             let resp = next.run(req).await;
+            tracing::debug!(user = who.username, %method, path, status = resp.status().as_u16(), "request");
             follow_up(&auth, &who, after, resp).await
         }
-        Ok(None) => forbidden(),
+        Ok(None) => {
+            tracing::info!(user = who.username, %method, path, "permission denied");
+            forbidden()
+        }
         Err(e) => e.into_response(),
     }
 }

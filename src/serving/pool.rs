@@ -28,7 +28,7 @@ use super::tensor::{Tensor, Value};
 /// arrives within microseconds: taking it without a futex sleep and wake saves two context
 /// switches per request, which is most of the hand-off's cost. Polling yields the CPU, so it
 /// costs little when other threads want it.
-const POLL_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(50);
+const POLL_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(250);
 
 /// Adaptive batching settings (`--max-batch-size`, `--max-batch-delay`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
