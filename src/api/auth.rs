@@ -246,13 +246,10 @@ pub async fn legacy_permission(
 
 fn resource_type(f: &Fields) -> Result<(Grantable, String)> {
     let id = f.req_str("resource_id")?;
-    match f.req_str("resource_type")?.as_str() {
-        "experiment" => Ok((Grantable::Experiment, id)),
-        "registered_model" => Ok((Grantable::RegisteredModel, id)),
-        other => Err(Error::invalid(format!(
-            "Unsupported resource_type '{other}': use 'experiment' or 'registered_model'."
-        ))),
-    }
+    Ok((
+        Grantable::from_resource_type(&f.req_str("resource_type")?)?,
+        id,
+    ))
 }
 
 /// `POST /api/3.0/mlflow/users/permissions/grant`.

@@ -248,13 +248,10 @@ fn grant_target(path: &str, params: &Params) -> Result<(Grantable, String)> {
         return Ok((Grantable::RegisteredModel, params.require("name")?));
     }
     let id = params.require("resource_id")?;
-    match params.require("resource_type")?.as_str() {
-        "experiment" => Ok((Grantable::Experiment, id)),
-        "registered_model" => Ok((Grantable::RegisteredModel, id)),
-        other => Err(Error::invalid(format!(
-            "Unsupported resource_type '{other}': use 'experiment' or 'registered_model'."
-        ))),
-    }
+    Ok((
+        Grantable::from_resource_type(&params.require("resource_type")?)?,
+        id,
+    ))
 }
 
 /// `need` on a resource that must exist (a non-admin learns nothing about what does not).

@@ -23,6 +23,17 @@ pub enum Grantable {
 }
 
 impl Grantable {
+    /// MLflow 3.17's `resource_type` names, with the error its grant API gives for others.
+    pub fn from_resource_type(kind: &str) -> Result<Grantable> {
+        match kind {
+            "experiment" => Ok(Grantable::Experiment),
+            "registered_model" => Ok(Grantable::RegisteredModel),
+            other => Err(Error::invalid(format!(
+                "Unsupported resource_type '{other}': use 'experiment' or 'registered_model'."
+            ))),
+        }
+    }
+
     fn table(self) -> &'static str {
         match self {
             Grantable::Experiment => "auth_experiment_permissions",
