@@ -16,7 +16,8 @@
 # ${WEIR_BIN:-${CARGO_TARGET_DIR:-target}/release/weir}, built first unless WEIR_BIN is set.
 #
 # Prints the harness's table, then the score over the harness's scope-core.txt (the tests that
-# bear on tracking, the registry, artifacts and logged models) and each in-scope test that failed.
+# bear on tracking, the registry, artifacts and logged models) and each in-scope test that failed,
+# then the score of MLflow's webhook tests (test_client_webhooks.py, test_rest_store_webhooks.py).
 set -uo pipefail
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -89,4 +90,9 @@ print()
 for n in bad:
     print("failed in scope:", n)
 print(f"in scope: {len(ran) - len(bad)} passed, {len(bad)} failed, {len(scope) - len(ran)} not run (of {len(scope)})")
+hooks = [n for n in res if "webhooks.py::" in n]
+hooks_bad = [n for n in hooks if res[n].get("outcome") not in ("passed", "xpassed")]
+for n in hooks_bad:
+    print("failed (webhooks):", n)
+print(f"webhooks: {len(hooks) - len(hooks_bad)} passed, {len(hooks_bad)} failed (of {len(hooks)})")
 EOF

@@ -91,8 +91,10 @@ case $MODE in
     WEIR_BIN=${WEIR_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/weir}
     [ -x "$WEIR_BIN" ] || { log "no weir binary at $WEIR_BIN (cargo build --release, or set WEIR_BIN, or use --reference)"; exit 2; }
     log "starting $WEIR_BIN on $PORT (in $WORK)"
+    # Webhooks may target this same server (loopback, plain http) for the webhook panel's test.
     (cd "$WORK" && exec setsid "$WEIR_BIN" server --port "$PORT" \
-      --backend-store-uri "sqlite:///$WORK/db" --artifacts-destination "$WORK/art" >"$WORK/server.log" 2>&1) &
+      --backend-store-uri "sqlite:///$WORK/db" --artifacts-destination "$WORK/art" \
+      --webhook-allowed-schemes http,https --webhook-allow-private-ips true >"$WORK/server.log" 2>&1) &
     PIDS+=($!)
     ;;
 esac

@@ -9,7 +9,7 @@ use axum::routing::{delete, get, patch, post};
 use axum::Router;
 
 use crate::api::serving::{self as scoring, HttpState};
-use crate::api::{artifacts, auth, experiments, logged_models, meta, registry, runs};
+use crate::api::{artifacts, auth, experiments, logged_models, meta, registry, runs, webhooks};
 use crate::serving::Serving;
 pub use crate::state::AppState;
 
@@ -118,6 +118,15 @@ fn mlflow_routes() -> Router<AppState> {
             "/logged-models/{model_id}/artifacts/directories",
             get(logged_models::list_artifacts),
         )
+        // Registry webhooks (MLflow 3.3+).
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/webhooks/{webhook_id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/webhooks/{webhook_id}/test", post(webhooks::test))
         // The basic-auth app (answering 404 while it is off).
         .route("/users/create", post(auth::create_user))
         .route("/users/get", get(auth::get_user))
@@ -198,6 +207,7 @@ fn weir_routes() -> Router<AppState> {
     Router::new()
         .route("/metrics/downsample", get(runs::downsample))
         .route("/models/resolve", get(registry::resolve))
+        .route("/webhooks/deliveries", get(webhooks::deliveries))
         .route(
             "/registered-models/alias-history",
             get(registry::alias_history),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::secret::Secret;
 pub use crate::secret::SecretUri;
 pub use crate::serving::backend::BackendChoice;
 pub use crate::telemetry::LogFormat;
@@ -201,6 +202,86 @@ pub struct ServerArgs {
 
     #[command(flatten)]
     pub serving: ServingArgs,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Registry webhooks (MLflow 3.3+'s API), with MLflow's own environment variables.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// URL schemes a webhook may use, comma-separated.
+    #[arg(
+        long = "webhook-allowed-schemes",
+        id = "webhook_allowed_schemes",
+        env = "MLFLOW_WEBHOOK_ALLOWED_SCHEMES",
+        value_delimiter = ',',
+        default_value = "https"
+    )]
+    pub allowed_schemes: Vec<String>,
+
+    /// Let webhooks reach private, loopback and link-local addresses. Off by default: every
+    /// address a webhook's host resolves to must be public, checked when it is saved, before
+    /// each send and on the address connected to (no DNS rebinding).
+    #[arg(
+        long = "webhook-allow-private-ips",
+        id = "webhook_allow_private_ips",
+        env = "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub allow_private_ips: bool,
+
+    /// Seconds one webhook request may take before it counts as failed and is retried.
+    #[arg(
+        long = "webhook-request-timeout",
+        id = "webhook_request_timeout",
+        env = "MLFLOW_WEBHOOK_REQUEST_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub request_timeout: u64,
+
+    /// Attempts per event before a delivery is marked failed (backoff 1 s, 2 s, 4 s ... up to
+    /// 60 s between them: the default outlasts a receiver down for about 6 minutes).
+    #[arg(
+        long = "webhook-max-attempts",
+        id = "webhook_max_attempts",
+        env = "WEIR_WEBHOOK_MAX_ATTEMPTS",
+        default_value_t = 12
+    )]
+    pub max_attempts: u32,
+
+    /// Fernet key (32 bytes, url-safe base64) encrypting webhook secrets at rest; replicas must
+    /// share it. Without it a random key is made at start, as MLflow does, and secrets saved
+    /// before a restart can no longer sign.
+    #[arg(
+        long = "webhook-secret-key",
+        id = "webhook_secret_key",
+        env = "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+        hide_env_values = true
+    )]
+    pub secret_encryption_key: Option<Secret>,
+}
+
+impl WebhookArgs {
+    pub fn settings(&self) -> crate::webhooks::Settings {
+        crate::webhooks::Settings {
+            targets: crate::webhooks::url::Targets {
+                allowed_schemes: self
+                    .allowed_schemes
+                    .iter()
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                allow_private_ips: self.allow_private_ips,
+            },
+            request_timeout: Duration::from_secs(self.request_timeout.max(1)),
+            max_attempts: i64::from(self.max_attempts.max(1)),
+            ..Default::default()
+        }
+    }
 }
 
 impl ServerArgs {

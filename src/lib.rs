@@ -15,7 +15,8 @@
 //!   [`registry`] (registered models, versions, stages, aliases, logged models, version sources,
 //!   `models:/` and `runs:/` resolution, move announcements), [`serving`] (model sources, the
 //!   cache, loading, inference backends and worker pool, the native model flavors, hot reload,
-//!   the scoring codecs).
+//!   the scoring codecs), [`webhooks`] (MLflow's webhook API and the delivery of registry events
+//!   from the durable outbox: signed, retried, once per event across replicas).
 //! - Storage: [`store`] (the storage traits and their SQL for SQLite and PostgreSQL; the only
 //!   module with SQL), [`artifacts`] (local directory and S3 behind one streaming trait, the one
 //!   `safe_path` check, and which locations a server may read).
@@ -47,5 +48,6 @@ pub mod telemetry;
 pub mod tracking;
 pub mod types;
 pub mod ui;
+pub mod webhooks;
 
 pub use error::{Error, Result};

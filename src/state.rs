@@ -29,6 +29,8 @@ pub struct AppState {
     pub request_timeout: std::time::Duration,
     /// The basic-auth app, when on (`--app-name basic-auth`).
     pub auth: Option<Arc<crate::auth::Auth>>,
+    /// Registry webhooks (set up by `weir server`; absent in bare test states).
+    pub webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Policy> {
@@ -57,6 +59,7 @@ impl AppState {
             security: Arc::new(Policy::default()),
             request_timeout: std::time::Duration::from_secs(60),
             auth: None,
+            webhooks: None,
         }
     }
 

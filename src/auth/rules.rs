@@ -168,6 +168,8 @@ pub fn rule(method: &Method, path: &str, public_metrics: bool) -> (Rule, After) 
             | "registered-models/permissions/get"
             | "registered-models/permissions/update"
             | "registered-models/permissions/delete" => (ManageGrantTarget, After::Nothing),
+            // Webhooks reach out of the cluster: admins only, as in MLflow.
+            t if t == "webhooks" || t.starts_with("webhooks/") => (Admin, After::Nothing),
             _ => (Admin, After::Nothing),
         };
     }
@@ -193,6 +195,7 @@ pub fn rule(method: &Method, path: &str, public_metrics: bool) -> (Rule, After) 
             "models/resolve" => on(ModelUri, Read),
             "registered-models/alias-history" => on(ModelName, Read),
             "served-models" => signed_in,
+            "webhooks/deliveries" => (Admin, After::Nothing),
             _ => (Admin, After::Nothing),
         };
     }
@@ -267,6 +270,15 @@ mod tests {
         assert_eq!(
             r(Method::GET, "/api/2.0/mlflow/users/get").0,
             Rule::SelfOrAdmin
+        );
+        assert_eq!(r(Method::GET, "/api/2.0/mlflow/webhooks").0, Rule::Admin);
+        assert_eq!(
+            r(Method::POST, "/api/2.0/mlflow/webhooks/abc/test").0,
+            Rule::Admin
+        );
+        assert_eq!(
+            r(Method::GET, "/ajax-api/2.0/weir/webhooks/deliveries").0,
+            Rule::Admin
         );
         // Unknown API routes fail closed.
         assert_eq!(r(Method::POST, "/api/2.0/mlflow/nope").0, Rule::Admin);

@@ -93,6 +93,21 @@ pub async fn server_state(args: &ServerArgs) -> anyhow::Result<AppState> {
         );
         state.auth = Some(Arc::new(auth));
     }
+    let cipher = crate::webhooks::Cipher::new(
+        args.webhooks
+            .secret_encryption_key
+            .as_ref()
+            .map(|k| k.expose()),
+    )?;
+    if cipher.ephemeral {
+        tracing::info!(
+            "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY is not set: webhook secrets saved now will not sign after a restart"
+        );
+    }
+    state.webhooks = Some(
+        crate::webhooks::Webhooks::new(state.store.clone(), args.webhooks.settings(), cipher)
+            .context("setting up webhooks")?,
+    );
     state.serving = Some(crate::serving::start_in_process(
         &args.serve_model,
         args.serving.serving_config(&args.http),
@@ -128,6 +143,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         None => None,
     };
     let store = state.store.clone();
+    let deliverer = state.webhooks.as_ref().map(|w| {
+        let d = crate::webhooks::deliver::Deliverer {
+            store: w.store().clone(),
+            sender: w.sender().clone(),
+            cipher: w.cipher().clone(),
+            settings: w.settings.clone(),
+            wake: store.webhook_signal(),
+        };
+        tokio::spawn(d.run(stopped.clone()))
+    });
     let served = super::listen(
         &args.host,
         args.port,
@@ -141,10 +166,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             )
         },
         stopping,
-        stopped,
+        stopped.clone(),
     )
     .await;
     let grpc = super::join_grpc(grpc).await;
+    stopped.cancel();
+    if let Some(d) = deliverer {
+        // In-flight sends finish (bounded by the webhook request timeout) before the pool closes.
+        let _ = d.await;
+    }
     store.close().await;
     served.and(grpc)
 }

@@ -18,6 +18,7 @@ mod models;
 mod registry;
 mod runs;
 mod versions;
+mod webhooks;
 mod writer;
 
 use std::str::FromStr;
@@ -30,6 +31,7 @@ use sqlx::{AnyPool, Executor};
 use crate::error::{Error, Result};
 use crate::search::{Expr, OrderBy};
 use crate::types::*;
+pub use webhooks::{Claimed, Outcome, WebhookStore};
 
 /// The SQL dialect behind a pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,6 +341,8 @@ pub struct SqlStore {
     display_uri: String,
     /// The group-commit writer for run data (see `writer`).
     batcher: tokio::sync::mpsc::Sender<writer::Job>,
+    /// Signalled when a change queued webhook deliveries, to wake this replica's deliverer.
+    webhook_signal: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -448,6 +452,7 @@ impl SqlStore {
             writer,
             reader,
             display_uri: display_uri.to_owned(),
+            webhook_signal: Default::default(),
         })
     }
 
@@ -492,6 +497,7 @@ impl SqlStore {
             writer: pool.clone(),
             reader: pool,
             display_uri: display_uri.to_owned(),
+            webhook_signal: Default::default(),
         })
     }
 
@@ -500,6 +506,11 @@ impl SqlStore {
     }
 
     /// The store's URI with the password masked.
+    /// Notified whenever a registry change queues webhook deliveries.
+    pub fn webhook_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.webhook_signal.clone()
+    }
+
     pub fn display_uri(&self) -> &str {
         &self.display_uri
     }

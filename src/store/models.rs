@@ -7,6 +7,7 @@ use super::builder::{upsert_tags, Arg, Search, SearchTarget, Side, Sql, TagOwner
 use super::registry::*;
 use super::*;
 use crate::search::{fields, Entity};
+use crate::types::webhook::Change;
 
 /// Where a registered model's tags are.
 fn model_tags(name: &str) -> TagOwner {
@@ -52,6 +53,8 @@ impl ModelStore for SqlStore {
         .await
         .map_err(|e| unique_violation(e, || format!("Registered Model (name={name}) already exists.")))?;
         upsert_tags(&mut tx, self.dialect, &model_tags(name), tags).await?;
+        let change = Change::model_created(name, tags, description);
+        self.enqueue_change(&mut tx, change).await?;
         tx.commit().await?;
         self.get_registered_model(name).await
     }

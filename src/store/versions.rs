@@ -7,6 +7,7 @@ use super::builder::{upsert_tags, Arg, Search, SearchTarget, Side, Sql, TagOwner
 use super::registry::*;
 use super::*;
 use crate::search::{fields, Entity};
+use crate::types::webhook::Change;
 
 /// Where a model version's tags are.
 fn version_tags(name: &str, version: i64) -> TagOwner {
@@ -73,6 +74,15 @@ impl VersionStore for SqlStore {
             &v.tags,
         )
         .await?;
+        let change = Change::version_created(
+            &v.name,
+            version,
+            &v.source,
+            v.run_id.as_deref(),
+            &v.tags,
+            v.description.as_deref(),
+        );
+        self.enqueue_change(&mut tx, change).await?;
         tx.commit().await?;
         self.get_model_version(&v.name, version).await
     }
@@ -233,6 +243,8 @@ impl VersionStore for SqlStore {
             std::slice::from_ref(tag),
         )
         .await?;
+        let change = Change::version_tag_set(name, version, &tag.key, &tag.value);
+        self.enqueue_change(&mut tx, change).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -246,6 +258,8 @@ impl VersionStore for SqlStore {
             .bind(key)
             .execute(&mut *tx)
             .await?;
+        let change = Change::version_tag_deleted(name, version, key);
+        self.enqueue_change(&mut tx, change).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -281,6 +295,8 @@ impl VersionStore for SqlStore {
         if old != Some(version) {
             Self::record_alias_move(&mut tx, name, alias, old, Some(version), by).await?;
         }
+        self.enqueue_change(&mut tx, Change::alias_created(name, alias, version))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -304,6 +320,8 @@ impl VersionStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
             Self::record_alias_move(&mut tx, name, alias, Some(v), None, by).await?;
+            self.enqueue_change(&mut tx, Change::alias_deleted(name, alias))
+                .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -6,6 +6,7 @@ pub mod pyjson;
 pub mod registry;
 pub mod series;
 pub mod tracking;
+pub mod webhook;
 
 pub use registry::*;
 pub use series::{downsample, Downsampler};
@@ -34,4 +35,17 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// An epoch-millisecond time as RFC 3339 in UTC (`2026-11-28T16:05:01.123Z`), the form webhook
+/// payloads carry.
+pub fn iso_timestamp(ms: i64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }

@@ -389,6 +389,31 @@ test('served models: shown with version and status on the registry pages', async
   await page.unrouteAll();
 });
 
+test('model page: the webhooks and this model\'s recent deliveries', async () => {
+  // The delivery log is Weir's; a plain MLflow server has none to show.
+  const probe = await fetch(`${BASE}/ajax-api/2.0/weir/webhooks/deliveries?name=iris-classifier`);
+  if (probe.status === 404) return;
+  // A receiver that refuses the POST (this server's /health answers GET only): the delivery
+  // ends failed with the receiver's status, which is what the panel must show.
+  const hook = (await api('POST', 'webhooks', {
+    name: 'ui-hook', url: `${BASE}/health`, description: 'notify CI',
+    events: [{ entity: 'MODEL_VERSION_ALIAS', action: 'CREATED' }],
+  })).webhook;
+  await api('POST', 'registered-models/alias', { name: 'iris-classifier', alias: 'webhook-demo', version: '1' });
+  await go('#/models/iris-classifier');
+  await page.locator('.webhooks-table tr', { hasText: 'ui-hook' }).getByText('model_version_alias.created').waitFor();
+  const row = page.locator('.deliveries-table tr', { hasText: 'model_version_alias.created' });
+  for (let i = 0; i < 50 && !(await row.getByText('failed').count()); i++) {
+    await page.waitForTimeout(100);
+    await go('#/models/iris-classifier');
+  }
+  await row.getByText('failed').waitFor();
+  await row.getByText('HTTP 405').waitFor();
+  await shot(page, 'model-webhooks');
+  await api('DELETE', `webhooks/${hook.webhook_id}`);
+  await api('DELETE', 'registered-models/alias', { name: 'iris-classifier', alias: 'webhook-demo' });
+});
+
 test('dark mode is applied and readable', async () => {
   await page.emulateMedia({ colorScheme: 'dark' });
   await go(`#/experiments/${expId}`);

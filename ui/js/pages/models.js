@@ -1,6 +1,6 @@
 // Model registry: registered models, one model's versions, one version, and what is served.
 import { h, loading, errorBox, empty, pageHeader, kvTable, section, chip } from '../dom.js';
-import { mlflow, modelVersionArtifactUrl, servedModels } from '../api.js';
+import { mlflow, weir, modelVersionArtifactUrl, servedModels } from '../api.js';
 import { artifactBrowser } from '../artifacts.js';
 import { formatTime } from '../lib/format.js';
 import { buildQuery, quoteString } from '../lib/filter.js';
@@ -43,6 +43,45 @@ function servedPanel(filterName) {
         h('td', null, m.backend || ''),
         h('td', { class: 'muted' }, m.message || ''))))));
   }).catch((e) => box.replaceChildren(errorBox(e, 'Could not ask what is served')));
+  return box;
+}
+
+const eventLabel = (e) => `${String(e.entity).toLowerCase()}.${String(e.action).toLowerCase()}`;
+
+/** The registry's webhooks (they fire for every model) and this model's recent deliveries. */
+function webhooksPanel(name) {
+  const box = h('div', { class: 'webhooks' }, loading('Loading webhooks…'));
+  Promise.all([
+    mlflow('GET', 'webhooks', { max_results: 100 }),
+    weir('GET', 'webhooks/deliveries', { name, max_results: 20 }),
+  ]).then(([hooks, log]) => {
+    const list = hooks.webhooks || [];
+    const deliveries = log.deliveries || [];
+    const parts = [];
+    parts.push(list.length ? h('table', { class: 'data compact webhooks-table' },
+      h('thead', null, h('tr', null, ['Webhook', 'URL', 'Events', 'Status'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', null, list.map((w) => h('tr', { 'data-webhook': w.webhook_id },
+        h('td', null, w.name, w.description ? h('div', { class: 'muted small' }, w.description) : null),
+        h('td', null, h('code', { class: 'wrap' }, w.url)),
+        h('td', null, h('span', { class: 'chips' }, (w.events || []).map((e) => chip(eventLabel(e), 'tag')))),
+        h('td', null, chip(w.status, w.status === 'ACTIVE' ? 'served-ready' : 'served-failed'))))))
+      : h('p', { class: 'muted' }, 'No webhooks. Create one with MlflowClient().create_webhook(…).'));
+    parts.push(h('h3', { class: 'small' }, 'Recent deliveries for this model'));
+    parts.push(deliveries.length ? h('table', { class: 'data compact deliveries-table' },
+      h('thead', null, h('tr', null, ['Event', 'Webhook', 'State', 'Attempts', 'Last answer', 'Queued'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', null, deliveries.map((d) => h('tr', { 'data-delivery': d.delivery_id },
+        h('td', null, d.event),
+        h('td', null, d.webhook_name),
+        h('td', null, chip(d.state, d.state === 'delivered' ? 'served-ready' : d.state === 'failed' ? 'served-failed' : 'served-loading')),
+        h('td', null, String(d.attempts)),
+        h('td', { class: 'muted' }, d.last_error || (d.last_status ? `HTTP ${d.last_status}` : '—')),
+        h('td', null, formatTime(d.created_at))))))
+      : h('p', { class: 'muted' }, 'No deliveries for this model yet.'));
+    box.replaceChildren(...parts);
+  }).catch((e) => {
+    if (e.status === 403) box.replaceChildren(h('p', { class: 'muted' }, 'Only admins see webhooks.'));
+    else box.replaceChildren(errorBox(e, 'Could not load webhooks'));
+  });
   return box;
 }
 
@@ -137,6 +176,7 @@ export async function renderModel(view, { name }) {
       ])),
       section('Served', servedPanel(name))),
     section(`Versions (${versions.length})`, h('div', { class: 'scroll-x' }, table)),
+    section('Webhooks', webhooksPanel(name)),
   );
   servedModels().then((list) => {
     for (const m of list.filter((x) => x.name === name)) {
