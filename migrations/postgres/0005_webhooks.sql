@@ -19,6 +19,8 @@ CREATE TABLE webhook_events (
     webhook_id TEXT NOT NULL REFERENCES webhooks (webhook_id) ON DELETE CASCADE,
     entity     TEXT NOT NULL,
     action     TEXT NOT NULL,
+    -- The order the client listed them in, which is the order they are answered in.
+    position   BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (webhook_id, entity, action)
 );
 CREATE INDEX webhook_events_by_event ON webhook_events (entity, action);

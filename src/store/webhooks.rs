@@ -108,12 +108,13 @@ impl SqlStore {
     /// Fill in each webhook's events, in the order MLflow's table lists them.
     async fn attach_events(&self, hooks: &mut [Webhook]) -> Result<()> {
         for h in hooks.iter_mut() {
-            let rows =
-                sqlx::query("SELECT entity, action FROM webhook_events WHERE webhook_id = $1")
-                    .bind(h.webhook_id.clone())
-                    .fetch_all(&self.reader)
-                    .await?;
-            let mut events: Vec<Event> = rows
+            let rows = sqlx::query(
+                "SELECT entity, action FROM webhook_events WHERE webhook_id = $1 ORDER BY position",
+            )
+            .bind(h.webhook_id.clone())
+            .fetch_all(&self.reader)
+            .await?;
+            let events: Vec<Event> = rows
                 .iter()
                 .filter_map(|r| {
                     let e: String = r.try_get(0).ok()?;
@@ -124,7 +125,6 @@ impl SqlStore {
                     ))
                 })
                 .collect();
-            events.sort();
             h.events = events;
         }
         Ok(())
@@ -140,13 +140,14 @@ impl SqlStore {
             .execute(&mut **tx)
             .await?;
         let mut seen = std::collections::BTreeSet::new();
-        for e in events.iter().filter(|e| seen.insert(**e)) {
+        for (position, e) in events.iter().filter(|e| seen.insert(**e)).enumerate() {
             sqlx::query(
-                "INSERT INTO webhook_events (webhook_id, entity, action) VALUES ($1, $2, $3)",
+                "INSERT INTO webhook_events (webhook_id, entity, action, position) VALUES ($1, $2, $3, $4)",
             )
             .bind(webhook_id)
             .bind(e.entity.as_str())
             .bind(e.action.as_str())
+            .bind(position as i64)
             .execute(&mut **tx)
             .await?;
         }
