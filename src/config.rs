@@ -214,6 +214,7 @@ pub struct WebhookArgs {
     #[arg(
         long = "webhook-allowed-schemes",
         id = "webhook_allowed_schemes",
+        value_name = "SCHEMES",
         env = "MLFLOW_WEBHOOK_ALLOWED_SCHEMES",
         value_delimiter = ',',
         default_value = "https"
@@ -226,6 +227,8 @@ pub struct WebhookArgs {
     #[arg(
         long = "webhook-allow-private-ips",
         id = "webhook_allow_private_ips",
+        value_name = "BOOL",
+        value_parser = clap::builder::BoolishValueParser::new(),
         env = "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS",
         default_value_t = false,
         action = clap::ArgAction::Set,
@@ -238,6 +241,7 @@ pub struct WebhookArgs {
     #[arg(
         long = "webhook-request-timeout",
         id = "webhook_request_timeout",
+        value_name = "SECONDS",
         env = "MLFLOW_WEBHOOK_REQUEST_TIMEOUT",
         default_value_t = 30
     )]
@@ -248,6 +252,7 @@ pub struct WebhookArgs {
     #[arg(
         long = "webhook-max-attempts",
         id = "webhook_max_attempts",
+        value_name = "N",
         env = "WEIR_WEBHOOK_MAX_ATTEMPTS",
         default_value_t = 12
     )]
@@ -259,6 +264,7 @@ pub struct WebhookArgs {
     #[arg(
         long = "webhook-secret-key",
         id = "webhook_secret_key",
+        value_name = "KEY",
         env = "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
         hide_env_values = true
     )]
