@@ -38,6 +38,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start; boxing the server's arguments would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the tracking server: MLflow's tracking and registry REST API, the artifact proxy, the
     /// web UI and Prometheus /metrics on one port (and, with --serve-model, model serving too).
