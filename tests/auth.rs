@@ -708,3 +708,235 @@ async fn without_a_configured_password_the_admin_gets_a_random_one_printed_once(
     let db = std::fs::read(server.dir.path().join("mlflow.db")).unwrap();
     assert!(!db.windows(password.len()).any(|w| w == password.as_bytes()));
 }
+
+/// Follow `next_page_token` through a search, `max_results` at a time; every page but the last
+/// must be full. Returns the `key` of every item, in order.
+async fn all_pages(
+    api: &Api,
+    who: (&str, &str),
+    method: Method,
+    path: &str,
+    list: &str,
+    key: &str,
+    max_results: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..100 {
+        let mut body = json!({"max_results": max_results});
+        if let Some(t) = &token {
+            body["page_token"] = json!(t);
+        }
+        let page = api.ok(who, method.clone(), path, body).await;
+        let items: Vec<String> = page[list]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e[key].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        token = page["next_page_token"].as_str().map(str::to_owned);
+        if token.is_some() {
+            assert_eq!(
+                items.len(),
+                max_results,
+                "{path}: a page that is not full: {page}"
+            );
+        }
+        out.extend(items);
+        if token.is_none() {
+            return out;
+        }
+    }
+    panic!("{path}: paging never ended");
+}
+
+/// A user who may read every other experiment and registered model pages through searches: full
+/// pages, nothing skipped, nothing repeated. With `default_reads` the default permission is
+/// READ and the others are denied by NO_PERMISSIONS grants; without, the default is
+/// NO_PERMISSIONS and the readable ones are granted READ.
+async fn paging(server: &ServerProcess, default_reads: bool) {
+    let api = Api {
+        client: Client::new(),
+        url: server.url.clone(),
+    };
+    const M: &str = "/api/2.0/mlflow";
+    api.ok(
+        ADMIN,
+        Method::POST,
+        &format!("{M}/users/create"),
+        json!({"username": "pat", "password": PW}),
+    )
+    .await;
+    let default_exp = api
+        .ok(
+            ADMIN,
+            Method::GET,
+            &format!("{M}/experiments/get-by-name"),
+            json!({"experiment_name": "Default"}),
+        )
+        .await["experiment"]["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = api
+        .ok(
+            ADMIN,
+            Method::POST,
+            &format!("{M}/runs/create"),
+            json!({"experiment_id": default_exp}),
+        )
+        .await["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut readable_exps = Vec::new();
+    let mut readable_models = Vec::new();
+    for i in 0..9 {
+        let name = format!("page-{i}");
+        let id = api
+            .ok(
+                ADMIN,
+                Method::POST,
+                &format!("{M}/experiments/create"),
+                json!({"name": name}),
+            )
+            .await["experiment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let model = format!("pm-{i}");
+        api.ok(
+            ADMIN,
+            Method::POST,
+            &format!("{M}/registered-models/create"),
+            json!({"name": model}),
+        )
+        .await;
+        for _ in 0..2 {
+            api.ok(
+                ADMIN,
+                Method::POST,
+                &format!("{M}/model-versions/create"),
+                json!({"name": model, "source": format!("runs:/{run}/model"), "run_id": run}),
+            )
+            .await;
+        }
+        let readable = i % 2 == 0;
+        if readable {
+            readable_exps.push(name.clone());
+            readable_models.push(model.clone());
+        }
+        let level = if readable { "READ" } else { "NO_PERMISSIONS" };
+        if readable != default_reads {
+            api.ok(
+                ADMIN,
+                Method::POST,
+                &format!("{M}/experiments/permissions/create"),
+                json!({"experiment_id": id, "username": "pat", "permission": level}),
+            )
+            .await;
+            api.ok(
+                ADMIN,
+                Method::POST,
+                &format!("{M}/registered-models/permissions/create"),
+                json!({"name": model, "username": "pat", "permission": level}),
+            )
+            .await;
+        }
+    }
+    if default_reads {
+        readable_exps.push("Default".into());
+    }
+    let pat = ("pat", PW);
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    for max in [1, 2, 3] {
+        let exps = all_pages(
+            &api,
+            pat,
+            Method::POST,
+            &format!("{M}/experiments/search"),
+            "experiments",
+            "name",
+            max,
+        )
+        .await;
+        assert_eq!(
+            sorted(exps.clone()),
+            sorted(readable_exps.clone()),
+            "max_results={max}: {exps:?}"
+        );
+        let models = all_pages(
+            &api,
+            pat,
+            Method::GET,
+            &format!("{M}/registered-models/search"),
+            "registered_models",
+            "name",
+            max,
+        )
+        .await;
+        assert_eq!(models, readable_models, "max_results={max}");
+        let versions = all_pages(
+            &api,
+            pat,
+            Method::GET,
+            &format!("{M}/model-versions/search"),
+            "model_versions",
+            "name",
+            max,
+        )
+        .await;
+        let want: Vec<String> = readable_models
+            .iter()
+            .flat_map(|m| [m.clone(), m.clone()])
+            .collect();
+        assert_eq!(sorted(versions), sorted(want), "max_results={max}");
+    }
+    // The admin still pages through everything.
+    let everything = all_pages(
+        &api,
+        ADMIN,
+        Method::GET,
+        &format!("{M}/registered-models/search"),
+        "registered_models",
+        "name",
+        4,
+    )
+    .await;
+    assert_eq!(everything.len(), 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_searches_page_fully_on_sqlite() {
+    let server = start(None);
+    paging(&server, true).await;
+    // The default NO_PERMISSIONS, from MLflow's ini.
+    let dir = tempfile::tempdir().unwrap();
+    let ini = dir.path().join("basic_auth.ini");
+    std::fs::write(&ini, "[mlflow]\ndefault_permission = NO_PERMISSIONS\n").unwrap();
+    let server = ServerProcess::start(
+        &["--app-name", "basic-auth"],
+        &[
+            ("MLFLOW_AUTH_ADMIN_PASSWORD", ADMIN_PW),
+            ("MLFLOW_AUTH_CONFIG_PATH", ini.to_str().unwrap()),
+        ],
+    );
+    paging(&server, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_searches_page_fully_on_postgresql() {
+    if !common::postgres_enabled("filtered_searches_page_fully_on_postgresql") {
+        return;
+    }
+    let (uri, db) = common::create_pg_database().await;
+    let server = start(Some(&uri));
+    paging(&server, true).await;
+    drop(server);
+    common::drop_pg_database(&db).await;
+}

@@ -2,6 +2,11 @@
 //! handler, then apply the route's [`After`] (the creator's MANAGE grant, search answers
 //! filtered to what the caller may read). Answers are MLflow's: 401 with
 //! `WWW-Authenticate: Basic realm="mlflow"`, 403 `Permission denied`.
+//!
+//! Searches are filtered in the query, not after it: the middleware hands the handler a
+//! [`Visible`] condition (from the caller's grants and the default permission), so each page
+//! holds up to `max_results` readable items and page tokens neither skip nor repeat one. The
+//! answer is still filtered afterwards, as a second fence.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +23,7 @@ use super::rules::{rule, After, Param, Rule};
 use super::{Auth, Identity, Need, Permission};
 use crate::error::{Error, Result};
 use crate::store::auth::Grantable;
+use crate::types::Visible;
 
 /// MLflow's 401.
 pub fn unauthenticated() -> Response {
@@ -163,6 +169,14 @@ pub async fn auth_layer(
     match check(&auth, &who, rule, req, max_body).await {
         Ok(Some(mut req)) => {
             req.extensions_mut().insert(who.clone());
+            if let Some(on) = after.filters().filter(|_| !who.is_admin) {
+                match visible(&auth, &who, on).await {
+                    Ok(v) => {
+                        req.extensions_mut().insert(v);
+                    }
+                    Err(e) => return e.into_response(),
+                }
+            }
             let resp = next.run(req).await;
             tracing::debug!(user = who.username, %method, path, status = resp.status().as_u16(), "request");
             follow_up(&auth, &who, after, resp).await
@@ -555,6 +569,22 @@ async fn follow_up(auth: &Auth, who: &Identity, after: After, resp: Response) ->
         }
         Err(e) => Error::internal("re-encoding an answer", e).into_response(),
     }
+}
+
+/// What of `on` the caller may read, as a condition for the search's query.
+async fn visible(auth: &Auth, who: &Identity, on: Grantable) -> Result<Visible> {
+    let grants = auth.grants(who, on).await?;
+    let default_reads = auth.default_permission.can(Need::Read);
+    let ids: Vec<String> = grants
+        .into_iter()
+        .filter(|(_, p)| p.can(Need::Read) != default_reads)
+        .map(|(id, _)| id)
+        .collect();
+    Ok(if default_reads {
+        Visible::Except(ids)
+    } else {
+        Visible::Only(ids)
+    })
 }
 
 /// Keep the entries of `json[list]` whose `key` the caller may read.

@@ -60,6 +60,18 @@ pub enum After {
     FilterVersions,
 }
 
+impl After {
+    /// The resources a search answer is filtered to, for the filtering follow-ups.
+    pub fn filters(self) -> Option<crate::store::auth::Grantable> {
+        use crate::store::auth::Grantable;
+        match self {
+            After::FilterExperiments => Some(Grantable::Experiment),
+            After::FilterModels | After::FilterVersions => Some(Grantable::RegisteredModel),
+            _ => None,
+        }
+    }
+}
+
 const API_PREFIXES: &[&str] = &[
     "/api/2.0/mlflow/",
     "/ajax-api/2.0/mlflow/",

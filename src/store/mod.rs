@@ -92,6 +92,8 @@ pub struct ExperimentSearch {
     pub order_by: Vec<OrderBy>,
     pub max_results: i64,
     pub offset: i64,
+    /// The experiments the caller may read.
+    pub visible: Visible,
 }
 
 /// A downsampled series for charts.
@@ -215,6 +217,8 @@ pub struct RegistrySearch {
     pub order_by: Vec<OrderBy>,
     pub max_results: i64,
     pub offset: i64,
+    /// The registered models (by name) the caller may read.
+    pub visible: Visible,
 }
 
 /// A logged-model search, parsed and validated.
