@@ -709,6 +709,370 @@ async fn without_a_configured_password_the_admin_gets_a_random_one_printed_once(
     assert!(!db.windows(password.len()).any(|w| w == password.as_bytes()));
 }
 
+/// `Api::call` with any `Authorization` header (a bearer token, or junk).
+async fn call_with(
+    api: &Api,
+    authorization: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> (StatusCode, String) {
+    let url = format!("{}{path}", api.url);
+    let req = if method == Method::GET {
+        api.client.get(&url)
+    } else {
+        api.client.request(method, &url).json(&body)
+    };
+    let r = req
+        .header(reqwest::header::AUTHORIZATION, authorization)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.text().await.unwrap())
+}
+
+/// Set a token's expiry in the past, straight in the database (no API makes one expire now).
+async fn expire_token(db_url: &str, id: i64) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(db_url).await.unwrap();
+    sqlx::query("UPDATE auth_tokens SET expires_at = 1 WHERE id = $1")
+        .bind(id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+const T: &str = "/api/2.0/weir/users/tokens";
+
+async fn tokens(server: &ServerProcess, db_url: &str) {
+    let api = Api {
+        client: Client::new(),
+        url: server.url.clone(),
+    };
+    const M: &str = "/api/2.0/mlflow";
+    for u in ["tara", "uma"] {
+        api.ok(
+            ADMIN,
+            Method::POST,
+            &format!("{M}/users/create"),
+            json!({"username": u, "password": PW}),
+        )
+        .await;
+    }
+    let tara = ("tara", PW);
+    // Created once: the token is in this answer and nowhere else.
+    let made = api
+        .ok(
+            tara,
+            Method::POST,
+            &format!("{T}/create"),
+            json!({"name": "ci"}),
+        )
+        .await;
+    let token = made["token"].as_str().unwrap().to_owned();
+    assert!(
+        token.starts_with("weir_pat_") && token.len() == 73,
+        "{made}"
+    );
+    assert_eq!(made["token_info"]["username"], "tara");
+    assert_eq!(made["token_info"]["name"], "ci");
+    assert!(made["token_info"]["expires_at"].is_null());
+    let id = made["token_info"]["id"].as_i64().unwrap();
+    let bearer = format!("Bearer {token}");
+
+    // The token signs in as tara, for the API and for what the creator gets.
+    let (s, me) = call_with(
+        &api,
+        &bearer,
+        Method::GET,
+        &format!("{M}/users/current"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200, "{me}");
+    assert!(me.contains("\"username\":\"tara\""), "{me}");
+    let (s, text) = call_with(
+        &api,
+        &bearer,
+        Method::POST,
+        &format!("{M}/experiments/create"),
+        json!({"name": "tara-by-token"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let exp: Value = serde_json::from_str(&text).unwrap();
+    let (s, text) = call_with(
+        &api,
+        &bearer,
+        Method::POST,
+        &format!("{M}/runs/create"),
+        json!({"experiment_id": exp["experiment_id"]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    assert!(text.contains("\"user_id\":\"tara\""), "{text}");
+
+    // Listing shows metadata, never the secret or its digest.
+    let (s, listed) = api
+        .call(Some(tara), Method::GET, &format!("{T}/list"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{listed}");
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    };
+    assert!(
+        !listed.contains(&token[9..]) && !listed.contains(&digest),
+        "{listed}"
+    );
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["tokens"][0]["id"], id);
+    assert_eq!(listed["tokens"][0]["name"], "ci");
+
+    // Another user can neither list nor revoke tara's tokens; an admin can.
+    let uma = ("uma", PW);
+    let (s, text) = api
+        .call(
+            Some(uma),
+            Method::GET,
+            &format!("{T}/list"),
+            json!({"username": "tara"}),
+        )
+        .await;
+    assert_eq!(s, 403, "{text}");
+    assert!(text.contains("PERMISSION_DENIED"), "{text}");
+    let (s, text) = api
+        .call(
+            Some(uma),
+            Method::POST,
+            &format!("{T}/revoke"),
+            json!({"token_id": id}),
+        )
+        .await;
+    assert_eq!(s, 403, "{text}");
+    let (s, text) = api
+        .call(
+            Some(uma),
+            Method::POST,
+            &format!("{T}/revoke"),
+            json!({"token_id": 987654}),
+        )
+        .await;
+    assert_eq!(s, 403, "a non-admin learns nothing of other tokens: {text}");
+    let (s, _) = api
+        .call(
+            Some(uma),
+            Method::POST,
+            &format!("{T}/create"),
+            json!({"name": "x", "username": "tara"}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let all = api
+        .ok(
+            ADMIN,
+            Method::GET,
+            &format!("{T}/list"),
+            json!({"username": "tara"}),
+        )
+        .await;
+    assert_eq!(all["tokens"].as_array().map(Vec::len), Some(1), "{all}");
+    // The token still works after uma's attempts.
+    let (s, _) = call_with(
+        &api,
+        &bearer,
+        Method::GET,
+        &format!("{M}/users/current"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    // An admin makes a token for uma; it signs in as uma, until uma is deleted.
+    let for_uma = api
+        .ok(
+            ADMIN,
+            Method::POST,
+            &format!("{T}/create"),
+            json!({"name": "for uma", "username": "uma", "expires_in_days": 30}),
+        )
+        .await;
+    assert_eq!(for_uma["token_info"]["username"], "uma");
+    assert!(for_uma["token_info"]["expires_at"].as_i64().unwrap() > 0);
+    let uma_bearer = format!("Bearer {}", for_uma["token"].as_str().unwrap());
+    let (s, me) = call_with(
+        &api,
+        &uma_bearer,
+        Method::GET,
+        &format!("{M}/users/current"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(me.contains("\"username\":\"uma\""), "{me}");
+    // uma (not an admin) is still refused admin routes with her token.
+    let (s, _) = call_with(
+        &api,
+        &uma_bearer,
+        Method::GET,
+        &format!("{M}/users/list"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 403);
+    api.ok(
+        ADMIN,
+        Method::DELETE,
+        &format!("{M}/users/delete"),
+        json!({"username": "uma"}),
+    )
+    .await;
+    let (s, _) = call_with(
+        &api,
+        &uma_bearer,
+        Method::GET,
+        &format!("{M}/users/current"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 401, "a deleted user's token");
+
+    // Revoked: 401 at once (the credential cache is dropped), still listed as revoked.
+    api.ok(
+        tara,
+        Method::POST,
+        &format!("{T}/revoke"),
+        json!({"token_id": id}),
+    )
+    .await;
+    let (s, body) = call_with(
+        &api,
+        &bearer,
+        Method::GET,
+        &format!("{M}/users/current"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 401);
+    assert!(body.contains("You are not authenticated"), "{body}");
+    let listed = api
+        .ok(tara, Method::GET, &format!("{T}/list"), json!({}))
+        .await;
+    assert!(
+        listed["tokens"][0]["revoked_at"].as_i64().is_some(),
+        "{listed}"
+    );
+
+    // Expired: 401.
+    let second = api
+        .ok(
+            tara,
+            Method::POST,
+            &format!("{T}/create"),
+            json!({"name": "short", "expires_in_days": 1}),
+        )
+        .await;
+    expire_token(db_url, second["token_info"]["id"].as_i64().unwrap()).await;
+    let (s, _) = call_with(
+        &api,
+        &format!("Bearer {}", second["token"].as_str().unwrap()),
+        Method::GET,
+        &format!("{M}/users/current"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 401, "an expired token");
+
+    // Bad input: 400 in MLflow's shape.
+    for body in [
+        json!({}),
+        json!({"name": ""}),
+        json!({"name": "x", "expires_in_days": 0}),
+        json!({"name": "x", "expires_in_days": 99999}),
+        json!({"name": "x", "expires_in_days": "soon"}),
+    ] {
+        let (s, text) = api
+            .call(
+                Some(tara),
+                Method::POST,
+                &format!("{T}/create"),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(s, 400, "{body}: {text}");
+        assert!(text.contains("INVALID_PARAMETER_VALUE"), "{body}: {text}");
+    }
+    let (s, text) = api
+        .call(
+            Some(tara),
+            Method::POST,
+            &format!("{T}/revoke"),
+            json!({"token_id": "abc"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{text}");
+    let (s, text) = api
+        .call(
+            Some(ADMIN),
+            Method::POST,
+            &format!("{T}/revoke"),
+            json!({"token_id": 987654}),
+        )
+        .await;
+    assert_eq!(s, 404, "{text}");
+
+    // Tokens of the wrong shape, or unknown: 401, never 500.
+    let unknown = format!("weir_pat_{}", "0".repeat(64));
+    for header in [
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+        "Bearer weir_pat_".to_owned(),
+        "Bearer weir_pat_abc".to_owned(),
+        format!("Bearer weir_pat_{}", "g".repeat(64)),
+        format!("Bearer weir_pat_{}", "A".repeat(64)),
+        format!("Bearer {}0", token),
+        format!("Bearer {unknown}"),
+        format!("Bearer {}", "x".repeat(5000)),
+        format!("Token {token}"),
+    ] {
+        let (s, _) = call_with(
+            &api,
+            &header,
+            Method::GET,
+            &format!("{M}/users/current"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 401, "{header:.40}");
+    }
+    // Anonymous callers cannot reach the token routes.
+    let (s, _) = api
+        .call(None, Method::GET, &format!("{T}/list"), json!({}))
+        .await;
+    assert_eq!(s, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_on_sqlite() {
+    let server = start(None);
+    let db = format!("sqlite://{}", server.dir.path().join("mlflow.db").display());
+    tokens(&server, &db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_on_postgresql() {
+    if !common::postgres_enabled("access_tokens_on_postgresql") {
+        return;
+    }
+    let (uri, db) = common::create_pg_database().await;
+    let server = start(Some(&uri));
+    tokens(&server, &uri.replacen("postgresql://", "postgres://", 1)).await;
+    drop(server);
+    common::drop_pg_database(&db).await;
+}
+
 /// Follow `next_page_token` through a search, `max_results` at a time; every page but the last
 /// must be full. Returns the `key` of every item, in order.
 async fn all_pages(

@@ -126,7 +126,8 @@ async fn take_json(req: Request, limit: usize) -> Result<(Request, Option<Value>
     Ok((Request::from_parts(parts, Body::from(bytes)), json))
 }
 
-/// The `Authorization` username, for the rate limiter (before the password is checked).
+/// The `Authorization` username, for the rate limiter (before the password is checked); none
+/// for a bearer token (limited by address only).
 fn claimed_username(header: &[u8]) -> Option<String> {
     super::parse_basic(header).map(|(u, _)| u)
 }
@@ -152,7 +153,7 @@ pub async fn auth_layer(
     if auth.limiter.is_blocked(claimed.as_deref(), addr) {
         return too_many();
     }
-    let who = match auth.authenticate_basic(header.as_bytes()).await {
+    let who = match auth.authenticate(header.as_bytes()).await {
         Ok(Some(who)) => {
             auth.limiter.record_success(&who.username);
             who

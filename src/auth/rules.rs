@@ -205,6 +205,9 @@ pub fn rule(method: &Method, path: &str, public_metrics: bool) -> (Rule, After) 
             "models/resolve" => on(ModelUri, Read),
             "registered-models/alias-history" => on(ModelName, Read),
             "served-models" => signed_in,
+            // Whose tokens: the caller's own, or anyone's for an admin (decided with the token's
+            // owner in `auth::tokens`).
+            "users/tokens/create" | "users/tokens/list" | "users/tokens/revoke" => signed_in,
             _ => (Admin, After::Nothing),
         };
     }
@@ -279,6 +282,17 @@ mod tests {
         assert_eq!(
             r(Method::GET, "/api/2.0/mlflow/users/get").0,
             Rule::SelfOrAdmin
+        );
+        // Token routes: signed in; whose tokens is checked with the token's owner.
+        assert_eq!(
+            r(Method::POST, "/api/2.0/weir/users/tokens/revoke").0,
+            Rule::SignedIn
+        );
+        assert_eq!(
+            r(Method::GET, "/api/2.0/mlflow/experiments/search")
+                .1
+                .filters(),
+            Some(crate::store::auth::Grantable::Experiment)
         );
         // Unknown API routes fail closed.
         assert_eq!(r(Method::POST, "/api/2.0/mlflow/nope").0, Rule::Admin);

@@ -27,6 +27,11 @@ const SQLITE: &[Migration] = &[
         "auth",
         include_str!("../../migrations/sqlite/0003_auth.sql"),
     ),
+    (
+        4,
+        "auth tokens",
+        include_str!("../../migrations/sqlite/0004_auth_tokens.sql"),
+    ),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -44,6 +49,11 @@ const POSTGRES: &[Migration] = &[
         3,
         "auth",
         include_str!("../../migrations/postgres/0003_auth.sql"),
+    ),
+    (
+        4,
+        "auth tokens",
+        include_str!("../../migrations/postgres/0004_auth_tokens.sql"),
     ),
 ];
 

@@ -14,6 +14,7 @@ mod experiments;
 mod logged_models;
 mod metrics;
 mod migrate;
+pub mod mlflow_auth;
 mod models;
 mod registry;
 mod runs;
