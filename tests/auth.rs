@@ -1116,6 +1116,47 @@ async fn all_pages(
     panic!("{path}: paging never ended");
 }
 
+/// [`all_pages`] for `logged-models/search` (POST, with `body`): the model ids, in order.
+async fn all_pages_with(
+    api: &Api,
+    who: (&str, &str),
+    path: &str,
+    body: Value,
+    max_results: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..100 {
+        let mut b = body.clone();
+        b["max_results"] = json!(max_results);
+        if let Some(t) = &token {
+            b["page_token"] = json!(t);
+        }
+        let page = api.ok(who, Method::POST, path, b).await;
+        let items: Vec<String> = page["models"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|m| m["info"]["model_id"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        token = page["next_page_token"].as_str().map(str::to_owned);
+        if token.is_some() {
+            assert_eq!(
+                items.len(),
+                max_results,
+                "{path}: a page that is not full: {page}"
+            );
+        }
+        out.extend(items);
+        if token.is_none() {
+            return out;
+        }
+    }
+    panic!("{path}: paging never ended");
+}
+
 /// A user who may read every other experiment and registered model pages through searches: full
 /// pages, nothing skipped, nothing repeated. With `default_reads` the default permission is
 /// READ and the others are denied by NO_PERMISSIONS grants; without, the default is
@@ -1157,6 +1198,8 @@ async fn paging(server: &ServerProcess, default_reads: bool) {
         .to_owned();
     let mut readable_exps = Vec::new();
     let mut readable_models = Vec::new();
+    let mut all_exp_ids = Vec::new();
+    let mut readable_logged = Vec::new();
     for i in 0..9 {
         let name = format!("page-{i}");
         let id = api
@@ -1170,6 +1213,22 @@ async fn paging(server: &ServerProcess, default_reads: bool) {
             .as_str()
             .unwrap()
             .to_owned();
+        all_exp_ids.push(id.clone());
+        let mut logged = Vec::new();
+        for j in 0..2 {
+            logged.push(
+                api.ok(
+                    ADMIN,
+                    Method::POST,
+                    &format!("{M}/logged-models"),
+                    json!({"experiment_id": id, "name": format!("lm-{i}-{j}")}),
+                )
+                .await["model"]["info"]["model_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
         let model = format!("pm-{i}");
         api.ok(
             ADMIN,
@@ -1191,6 +1250,7 @@ async fn paging(server: &ServerProcess, default_reads: bool) {
         if readable {
             readable_exps.push(name.clone());
             readable_models.push(model.clone());
+            readable_logged.extend(logged);
         }
         let level = if readable { "READ" } else { "NO_PERMISSIONS" };
         if readable != default_reads {
@@ -1260,6 +1320,20 @@ async fn paging(server: &ServerProcess, default_reads: bool) {
             .flat_map(|m| [m.clone(), m.clone()])
             .collect();
         assert_eq!(sorted(versions), sorted(want), "max_results={max}");
+        // Logged models of unreadable experiments are left out (as MLflow 3.17), not 403.
+        let logged = all_pages_with(
+            &api,
+            pat,
+            &format!("{M}/logged-models/search"),
+            json!({"experiment_ids": all_exp_ids}),
+            max,
+        )
+        .await;
+        assert_eq!(
+            sorted(logged),
+            sorted(readable_logged.clone()),
+            "max_results={max}"
+        );
     }
     // The admin still pages through everything.
     let everything = all_pages(

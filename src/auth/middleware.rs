@@ -475,10 +475,7 @@ async fn follow_up(auth: &Auth, who: &Identity, after: After, resp: Response) ->
     if after == After::Nothing || resp.status() != StatusCode::OK {
         return resp;
     }
-    let filtering = matches!(
-        after,
-        After::FilterExperiments | After::FilterModels | After::FilterVersions
-    );
+    let filtering = after.filters().is_some();
     if filtering && who.is_admin {
         return resp;
     }
@@ -527,7 +524,7 @@ async fn follow_up(auth: &Auth, who: &Identity, after: After, resp: Response) ->
                 &mut json,
                 "experiments",
                 Grantable::Experiment,
-                "experiment_id",
+                "/experiment_id",
             )
             .await
         }
@@ -538,7 +535,7 @@ async fn follow_up(auth: &Auth, who: &Identity, after: After, resp: Response) ->
                 &mut json,
                 "registered_models",
                 Grantable::RegisteredModel,
-                "name",
+                "/name",
             )
             .await
         }
@@ -549,7 +546,18 @@ async fn follow_up(auth: &Auth, who: &Identity, after: After, resp: Response) ->
                 &mut json,
                 "model_versions",
                 Grantable::RegisteredModel,
-                "name",
+                "/name",
+            )
+            .await
+        }
+        After::FilterLoggedModels => {
+            filter(
+                auth,
+                who,
+                &mut json,
+                "models",
+                Grantable::Experiment,
+                "/info/experiment_id",
             )
             .await
         }
@@ -588,7 +596,7 @@ async fn visible(auth: &Auth, who: &Identity, on: Grantable) -> Result<Visible> 
     })
 }
 
-/// Keep the entries of `json[list]` whose `key` the caller may read.
+/// Keep the entries of `json[list]` whose id (at the JSON pointer `key`) the caller may read.
 async fn filter(
     auth: &Auth,
     who: &Identity,
@@ -606,7 +614,11 @@ async fn filter(
             .can(Need::Read)
     };
     if let Some(Value::Array(items)) = json.get_mut(list) {
-        items.retain(|item| item.get(key).and_then(Value::as_str).is_some_and(readable));
+        items.retain(|item| {
+            item.pointer(key)
+                .and_then(Value::as_str)
+                .is_some_and(readable)
+        });
     }
     Ok(())
 }

@@ -58,6 +58,8 @@ pub enum After {
     FilterExperiments,
     FilterModels,
     FilterVersions,
+    /// `models` of a logged-model search, by `info.experiment_id`.
+    FilterLoggedModels,
 }
 
 impl After {
@@ -65,7 +67,7 @@ impl After {
     pub fn filters(self) -> Option<crate::store::auth::Grantable> {
         use crate::store::auth::Grantable;
         match self {
-            After::FilterExperiments => Some(Grantable::Experiment),
+            After::FilterExperiments | After::FilterLoggedModels => Some(Grantable::Experiment),
             After::FilterModels | After::FilterVersions => Some(Grantable::RegisteredModel),
             _ => None,
         }
@@ -114,7 +116,8 @@ pub fn rule(method: &Method, path: &str, public_metrics: bool) -> (Rule, After) 
     if let Some(t) = tail(path, API_PREFIXES) {
         if let Some(id_rest) = t.strip_prefix("logged-models/") {
             if id_rest == "search" {
-                return on(ExperimentIds, Read);
+                // As MLflow 3.17: the models of unreadable experiments are left out.
+                return (SignedIn, After::FilterLoggedModels);
             }
             let need = match (m, id_rest.split_once('/').map(|(_, r)| r)) {
                 (&Method::GET, _) => Read,

@@ -232,6 +232,8 @@ pub struct LoggedModelSearch {
     pub order_by: Vec<OrderBy>,
     pub max_results: i64,
     pub offset: i64,
+    /// The experiments whose models the caller may read.
+    pub visible: Visible,
 }
 
 /// A dataset a logged-model search is restricted to: its name, and its digest when given.
