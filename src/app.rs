@@ -9,7 +9,9 @@ use axum::routing::{delete, get, patch, post};
 use axum::Router;
 
 use crate::api::serving::{self as scoring, HttpState};
-use crate::api::{artifacts, auth, experiments, logged_models, meta, registry, runs, webhooks};
+use crate::api::{
+    artifacts, auth, experiments, logged_models, meta, registry, runs, tokens, webhooks,
+};
 use crate::serving::Serving;
 pub use crate::state::AppState;
 
@@ -212,6 +214,10 @@ fn weir_routes() -> Router<AppState> {
             "/registered-models/alias-history",
             get(registry::alias_history),
         )
+        // Personal access tokens of the basic-auth app (404 while it is off).
+        .route("/users/tokens/create", post(tokens::create))
+        .route("/users/tokens/list", get(tokens::list))
+        .route("/users/tokens/revoke", post(tokens::revoke))
 }
 
 /// A request that runs past `timeout` is answered 504 (and its handler dropped).
@@ -367,8 +373,17 @@ fn embedded_serving(serving: Arc<Serving>, max_body: usize) -> Router {
 /// The whole `weir models serve` router: MLflow's scoring server (`/invocations`, `/ping`,
 /// `/health`, `/version`), KServe V1/V2 and `/metrics`, with FastAPI's 404/405 bodies.
 pub fn serving_app(serving: Arc<Serving>, max_body: usize) -> Router {
+    serving_app_with_token(serving, max_body, None)
+}
+
+/// [`serving_app`], with `--auth-token-file`'s token required on every route but the probes'.
+pub fn serving_app_with_token(
+    serving: Arc<Serving>,
+    max_body: usize,
+    token: Option<Arc<scoring::token::ScoringToken>>,
+) -> Router {
     let state = HttpState::new(serving.clone(), max_body);
-    Router::new()
+    let router = Router::new()
         .route("/ping", get(scoring::ping))
         .route("/health", get(scoring::ping))
         .route("/version", get(meta::version))
@@ -380,7 +395,15 @@ pub fn serving_app(serving: Arc<Serving>, max_body: usize) -> Router {
         .merge(scoring::routes())
         .fallback(scoring::not_found)
         .method_not_allowed_fallback(scoring::method_not_allowed)
-        .with_state(state)
+        .with_state(state);
+    let router = match token {
+        Some(t) => router.layer(axum::middleware::from_fn_with_state(
+            t,
+            scoring::token::require,
+        )),
+        None => router,
+    };
+    router
         .layer(axum::middleware::from_fn_with_state(
             serving,
             scoring::stamp_version,

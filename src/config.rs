@@ -54,6 +54,44 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Manage the basic-auth app's users (`weir server --app-name basic-auth`).
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Copy users and permissions from MLflow's basic-auth database (`basic_auth.db`, or the
+    /// `database_uri` of MLflow's auth ini) into Weir's, then exit. Users keep their passwords:
+    /// their werkzeug hashes are copied and replaced by argon2id at their first sign-in to Weir.
+    /// Experiment and registered-model permissions are copied; what cannot be imported (an
+    /// unknown hash format, another MLflow workspace, newer MLflow tables) is skipped and listed.
+    /// Run it with the server stopped, or restart it afterwards.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// MLflow's auth database: a path to `basic_auth.db`, `sqlite:///path/basic_auth.db` or
+    /// `postgresql://user:password@host:5432/db`. Only read, never written.
+    #[arg(long = "from", env = "WEIR_AUTH_IMPORT_FROM")]
+    pub from: SecretUri,
+
+    /// Weir's store that receives the users: the `--backend-store-uri` of `weir server`, or the
+    /// `database_uri` of the auth config when users live apart. Migrated first, as at start.
+    #[arg(
+        long,
+        env = "MLFLOW_BACKEND_STORE_URI",
+        default_value = "sqlite:///mlflow.db"
+    )]
+    pub backend_store_uri: SecretUri,
+
+    /// Replace users that already exist in Weir (their password hash and admin flag) instead of
+    /// skipping them; their permissions are merged, MLflow's level winning.
+    #[arg(long, env = "WEIR_AUTH_IMPORT_OVERWRITE")]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -444,6 +482,14 @@ pub struct ServeArgs {
     /// Port to listen on (KServe runs custom predictors with --port 8080).
     #[arg(long, short = 'p', env = "WEIR_PORT", default_value_t = 5000)]
     pub port: u16,
+
+    /// A file holding a token the scoring routes require as `Authorization: Bearer <token>`
+    /// (compared in constant time; the file's content, trimmed). Off by default: KServe and Istio
+    /// usually guard scoring in front of Weir. Readiness (`/ping`, `/health`, `/v2/health/*`,
+    /// `/v2/models/<name>/ready`), `/version` and `/metrics` stay open for probes and scrapers;
+    /// the gRPC port (--grpc-port) checks the same token in its `authorization` metadata.
+    #[arg(long, env = "WEIR_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
 
     /// Tracking server that resolves `models:/` and `runs:/` URIs. Credentials come from
     /// MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME/PASSWORD or the URI's `user:password@`,

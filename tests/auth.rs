@@ -708,3 +708,673 @@ async fn without_a_configured_password_the_admin_gets_a_random_one_printed_once(
     let db = std::fs::read(server.dir.path().join("mlflow.db")).unwrap();
     assert!(!db.windows(password.len()).any(|w| w == password.as_bytes()));
 }
+
+/// `Api::call` with any `Authorization` header (a bearer token, or junk).
+async fn call_with(
+    api: &Api,
+    authorization: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> (StatusCode, String) {
+    let url = format!("{}{path}", api.url);
+    let req = if method == Method::GET {
+        api.client.get(&url)
+    } else {
+        api.client.request(method, &url).json(&body)
+    };
+    let r = req
+        .header(reqwest::header::AUTHORIZATION, authorization)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.text().await.unwrap())
+}
+
+/// Set a token's expiry in the past, straight in the database (no API makes one expire now).
+async fn expire_token(db_url: &str, id: i64) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(db_url).await.unwrap();
+    sqlx::query("UPDATE auth_tokens SET expires_at = 1 WHERE id = $1")
+        .bind(id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+const T: &str = "/api/2.0/weir/users/tokens";
+
+async fn tokens(server: &ServerProcess, db_url: &str) {
+    let api = Api {
+        client: Client::new(),
+        url: server.url.clone(),
+    };
+    const M: &str = "/api/2.0/mlflow";
+    for u in ["tara", "uma"] {
+        api.ok(
+            ADMIN,
+            Method::POST,
+            &format!("{M}/users/create"),
+            json!({"username": u, "password": PW}),
+        )
+        .await;
+    }
+    let tara = ("tara", PW);
+    // Created once: the token is in this answer and nowhere else.
+    let made = api
+        .ok(
+            tara,
+            Method::POST,
+            &format!("{T}/create"),
+            json!({"name": "ci"}),
+        )
+        .await;
+    let token = made["token"].as_str().unwrap().to_owned();
+    assert!(
+        token.starts_with("weir_pat_") && token.len() == 73,
+        "{made}"
+    );
+    assert_eq!(made["token_info"]["username"], "tara");
+    assert_eq!(made["token_info"]["name"], "ci");
+    assert!(made["token_info"]["expires_at"].is_null());
+    let id = made["token_info"]["id"].as_i64().unwrap();
+    let bearer = format!("Bearer {token}");
+
+    // The token signs in as tara, for the API and for what the creator gets.
+    let (s, me) = call_with(
+        &api,
+        &bearer,
+        Method::GET,
+        &format!("{M}/users/current"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200, "{me}");
+    assert!(me.contains("\"username\":\"tara\""), "{me}");
+    let (s, text) = call_with(
+        &api,
+        &bearer,
+        Method::POST,
+        &format!("{M}/experiments/create"),
+        json!({"name": "tara-by-token"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    let exp: Value = serde_json::from_str(&text).unwrap();
+    let (s, text) = call_with(
+        &api,
+        &bearer,
+        Method::POST,
+        &format!("{M}/runs/create"),
+        json!({"experiment_id": exp["experiment_id"]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{text}");
+    assert!(text.contains("\"user_id\":\"tara\""), "{text}");
+
+    // Listing shows metadata, never the secret or its digest.
+    let (s, listed) = api
+        .call(Some(tara), Method::GET, &format!("{T}/list"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{listed}");
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    };
+    assert!(
+        !listed.contains(&token[9..]) && !listed.contains(&digest),
+        "{listed}"
+    );
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["tokens"][0]["id"], id);
+    assert_eq!(listed["tokens"][0]["name"], "ci");
+
+    // Another user can neither list nor revoke tara's tokens; an admin can.
+    let uma = ("uma", PW);
+    let (s, text) = api
+        .call(
+            Some(uma),
+            Method::GET,
+            &format!("{T}/list"),
+            json!({"username": "tara"}),
+        )
+        .await;
+    assert_eq!(s, 403, "{text}");
+    assert!(text.contains("PERMISSION_DENIED"), "{text}");
+    let (s, text) = api
+        .call(
+            Some(uma),
+            Method::POST,
+            &format!("{T}/revoke"),
+            json!({"token_id": id}),
+        )
+        .await;
+    assert_eq!(s, 403, "{text}");
+    let (s, text) = api
+        .call(
+            Some(uma),
+            Method::POST,
+            &format!("{T}/revoke"),
+            json!({"token_id": 987654}),
+        )
+        .await;
+    assert_eq!(s, 403, "a non-admin learns nothing of other tokens: {text}");
+    let (s, _) = api
+        .call(
+            Some(uma),
+            Method::POST,
+            &format!("{T}/create"),
+            json!({"name": "x", "username": "tara"}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let all = api
+        .ok(
+            ADMIN,
+            Method::GET,
+            &format!("{T}/list"),
+            json!({"username": "tara"}),
+        )
+        .await;
+    assert_eq!(all["tokens"].as_array().map(Vec::len), Some(1), "{all}");
+    // The token still works after uma's attempts.
+    let (s, _) = call_with(
+        &api,
+        &bearer,
+        Method::GET,
+        &format!("{M}/users/current"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    // An admin makes a token for uma; it signs in as uma, until uma is deleted.
+    let for_uma = api
+        .ok(
+            ADMIN,
+            Method::POST,
+            &format!("{T}/create"),
+            json!({"name": "for uma", "username": "uma", "expires_in_days": 30}),
+        )
+        .await;
+    assert_eq!(for_uma["token_info"]["username"], "uma");
+    assert!(for_uma["token_info"]["expires_at"].as_i64().unwrap() > 0);
+    let uma_bearer = format!("Bearer {}", for_uma["token"].as_str().unwrap());
+    let (s, me) = call_with(
+        &api,
+        &uma_bearer,
+        Method::GET,
+        &format!("{M}/users/current"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(me.contains("\"username\":\"uma\""), "{me}");
+    // uma (not an admin) is still refused admin routes with her token.
+    let (s, _) = call_with(
+        &api,
+        &uma_bearer,
+        Method::GET,
+        &format!("{M}/users/list"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 403);
+    api.ok(
+        ADMIN,
+        Method::DELETE,
+        &format!("{M}/users/delete"),
+        json!({"username": "uma"}),
+    )
+    .await;
+    let (s, _) = call_with(
+        &api,
+        &uma_bearer,
+        Method::GET,
+        &format!("{M}/users/current"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 401, "a deleted user's token");
+
+    // Revoked: 401 at once (the credential cache is dropped), still listed as revoked.
+    api.ok(
+        tara,
+        Method::POST,
+        &format!("{T}/revoke"),
+        json!({"token_id": id}),
+    )
+    .await;
+    let (s, body) = call_with(
+        &api,
+        &bearer,
+        Method::GET,
+        &format!("{M}/users/current"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 401);
+    assert!(body.contains("You are not authenticated"), "{body}");
+    let listed = api
+        .ok(tara, Method::GET, &format!("{T}/list"), json!({}))
+        .await;
+    assert!(
+        listed["tokens"][0]["revoked_at"].as_i64().is_some(),
+        "{listed}"
+    );
+
+    // Expired: 401.
+    let second = api
+        .ok(
+            tara,
+            Method::POST,
+            &format!("{T}/create"),
+            json!({"name": "short", "expires_in_days": 1}),
+        )
+        .await;
+    expire_token(db_url, second["token_info"]["id"].as_i64().unwrap()).await;
+    let (s, _) = call_with(
+        &api,
+        &format!("Bearer {}", second["token"].as_str().unwrap()),
+        Method::GET,
+        &format!("{M}/users/current"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 401, "an expired token");
+
+    // Bad input: 400 in MLflow's shape.
+    for body in [
+        json!({}),
+        json!({"name": ""}),
+        json!({"name": "x", "expires_in_days": 0}),
+        json!({"name": "x", "expires_in_days": 99999}),
+        json!({"name": "x", "expires_in_days": "soon"}),
+    ] {
+        let (s, text) = api
+            .call(
+                Some(tara),
+                Method::POST,
+                &format!("{T}/create"),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(s, 400, "{body}: {text}");
+        assert!(text.contains("INVALID_PARAMETER_VALUE"), "{body}: {text}");
+    }
+    let (s, text) = api
+        .call(
+            Some(tara),
+            Method::POST,
+            &format!("{T}/revoke"),
+            json!({"token_id": "abc"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{text}");
+    let (s, text) = api
+        .call(
+            Some(ADMIN),
+            Method::POST,
+            &format!("{T}/revoke"),
+            json!({"token_id": 987654}),
+        )
+        .await;
+    assert_eq!(s, 404, "{text}");
+
+    // Tokens of the wrong shape, or unknown: 401, never 500.
+    let unknown = format!("weir_pat_{}", "0".repeat(64));
+    for header in [
+        "Bearer".to_owned(),
+        "Bearer ".to_owned(),
+        "Bearer weir_pat_".to_owned(),
+        "Bearer weir_pat_abc".to_owned(),
+        format!("Bearer weir_pat_{}", "g".repeat(64)),
+        format!("Bearer weir_pat_{}", "A".repeat(64)),
+        format!("Bearer {}0", token),
+        format!("Bearer {unknown}"),
+        format!("Bearer {}", "x".repeat(5000)),
+        format!("Token {token}"),
+    ] {
+        let (s, _) = call_with(
+            &api,
+            &header,
+            Method::GET,
+            &format!("{M}/users/current"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 401, "{header:.40}");
+    }
+    // Anonymous callers cannot reach the token routes.
+    let (s, _) = api
+        .call(None, Method::GET, &format!("{T}/list"), json!({}))
+        .await;
+    assert_eq!(s, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_on_sqlite() {
+    let server = start(None);
+    let db = format!("sqlite://{}", server.dir.path().join("mlflow.db").display());
+    tokens(&server, &db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_on_postgresql() {
+    if !common::postgres_enabled("access_tokens_on_postgresql") {
+        return;
+    }
+    let (uri, db) = common::create_pg_database().await;
+    let server = start(Some(&uri));
+    tokens(&server, &uri.replacen("postgresql://", "postgres://", 1)).await;
+    drop(server);
+    common::drop_pg_database(&db).await;
+}
+
+/// Follow `next_page_token` through a search, `max_results` at a time; every page but the last
+/// must be full. Returns the `key` of every item, in order.
+async fn all_pages(
+    api: &Api,
+    who: (&str, &str),
+    method: Method,
+    path: &str,
+    list: &str,
+    key: &str,
+    max_results: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..100 {
+        let mut body = json!({"max_results": max_results});
+        if let Some(t) = &token {
+            body["page_token"] = json!(t);
+        }
+        let page = api.ok(who, method.clone(), path, body).await;
+        let items: Vec<String> = page[list]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e[key].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        token = page["next_page_token"].as_str().map(str::to_owned);
+        if token.is_some() {
+            assert_eq!(
+                items.len(),
+                max_results,
+                "{path}: a page that is not full: {page}"
+            );
+        }
+        out.extend(items);
+        if token.is_none() {
+            return out;
+        }
+    }
+    panic!("{path}: paging never ended");
+}
+
+/// [`all_pages`] for `logged-models/search` (POST, with `body`): the model ids, in order.
+async fn all_pages_with(
+    api: &Api,
+    who: (&str, &str),
+    path: &str,
+    body: Value,
+    max_results: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..100 {
+        let mut b = body.clone();
+        b["max_results"] = json!(max_results);
+        if let Some(t) = &token {
+            b["page_token"] = json!(t);
+        }
+        let page = api.ok(who, Method::POST, path, b).await;
+        let items: Vec<String> = page["models"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|m| m["info"]["model_id"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        token = page["next_page_token"].as_str().map(str::to_owned);
+        if token.is_some() {
+            assert_eq!(
+                items.len(),
+                max_results,
+                "{path}: a page that is not full: {page}"
+            );
+        }
+        out.extend(items);
+        if token.is_none() {
+            return out;
+        }
+    }
+    panic!("{path}: paging never ended");
+}
+
+/// A user who may read every other experiment and registered model pages through searches: full
+/// pages, nothing skipped, nothing repeated. With `default_reads` the default permission is
+/// READ and the others are denied by NO_PERMISSIONS grants; without, the default is
+/// NO_PERMISSIONS and the readable ones are granted READ.
+async fn paging(server: &ServerProcess, default_reads: bool) {
+    let api = Api {
+        client: Client::new(),
+        url: server.url.clone(),
+    };
+    const M: &str = "/api/2.0/mlflow";
+    api.ok(
+        ADMIN,
+        Method::POST,
+        &format!("{M}/users/create"),
+        json!({"username": "pat", "password": PW}),
+    )
+    .await;
+    let default_exp = api
+        .ok(
+            ADMIN,
+            Method::GET,
+            &format!("{M}/experiments/get-by-name"),
+            json!({"experiment_name": "Default"}),
+        )
+        .await["experiment"]["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = api
+        .ok(
+            ADMIN,
+            Method::POST,
+            &format!("{M}/runs/create"),
+            json!({"experiment_id": default_exp}),
+        )
+        .await["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut readable_exps = Vec::new();
+    let mut readable_models = Vec::new();
+    let mut all_exp_ids = Vec::new();
+    let mut readable_logged = Vec::new();
+    for i in 0..9 {
+        let name = format!("page-{i}");
+        let id = api
+            .ok(
+                ADMIN,
+                Method::POST,
+                &format!("{M}/experiments/create"),
+                json!({"name": name}),
+            )
+            .await["experiment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        all_exp_ids.push(id.clone());
+        let mut logged = Vec::new();
+        for j in 0..2 {
+            logged.push(
+                api.ok(
+                    ADMIN,
+                    Method::POST,
+                    &format!("{M}/logged-models"),
+                    json!({"experiment_id": id, "name": format!("lm-{i}-{j}")}),
+                )
+                .await["model"]["info"]["model_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let model = format!("pm-{i}");
+        api.ok(
+            ADMIN,
+            Method::POST,
+            &format!("{M}/registered-models/create"),
+            json!({"name": model}),
+        )
+        .await;
+        for _ in 0..2 {
+            api.ok(
+                ADMIN,
+                Method::POST,
+                &format!("{M}/model-versions/create"),
+                json!({"name": model, "source": format!("runs:/{run}/model"), "run_id": run}),
+            )
+            .await;
+        }
+        let readable = i % 2 == 0;
+        if readable {
+            readable_exps.push(name.clone());
+            readable_models.push(model.clone());
+            readable_logged.extend(logged);
+        }
+        let level = if readable { "READ" } else { "NO_PERMISSIONS" };
+        if readable != default_reads {
+            api.ok(
+                ADMIN,
+                Method::POST,
+                &format!("{M}/experiments/permissions/create"),
+                json!({"experiment_id": id, "username": "pat", "permission": level}),
+            )
+            .await;
+            api.ok(
+                ADMIN,
+                Method::POST,
+                &format!("{M}/registered-models/permissions/create"),
+                json!({"name": model, "username": "pat", "permission": level}),
+            )
+            .await;
+        }
+    }
+    if default_reads {
+        readable_exps.push("Default".into());
+    }
+    let pat = ("pat", PW);
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    for max in [1, 2, 3] {
+        let exps = all_pages(
+            &api,
+            pat,
+            Method::POST,
+            &format!("{M}/experiments/search"),
+            "experiments",
+            "name",
+            max,
+        )
+        .await;
+        assert_eq!(
+            sorted(exps.clone()),
+            sorted(readable_exps.clone()),
+            "max_results={max}: {exps:?}"
+        );
+        let models = all_pages(
+            &api,
+            pat,
+            Method::GET,
+            &format!("{M}/registered-models/search"),
+            "registered_models",
+            "name",
+            max,
+        )
+        .await;
+        assert_eq!(models, readable_models, "max_results={max}");
+        let versions = all_pages(
+            &api,
+            pat,
+            Method::GET,
+            &format!("{M}/model-versions/search"),
+            "model_versions",
+            "name",
+            max,
+        )
+        .await;
+        let want: Vec<String> = readable_models
+            .iter()
+            .flat_map(|m| [m.clone(), m.clone()])
+            .collect();
+        assert_eq!(sorted(versions), sorted(want), "max_results={max}");
+        // Logged models of unreadable experiments are left out (as MLflow 3.17), not 403.
+        let logged = all_pages_with(
+            &api,
+            pat,
+            &format!("{M}/logged-models/search"),
+            json!({"experiment_ids": all_exp_ids}),
+            max,
+        )
+        .await;
+        assert_eq!(
+            sorted(logged),
+            sorted(readable_logged.clone()),
+            "max_results={max}"
+        );
+    }
+    // The admin still pages through everything.
+    let everything = all_pages(
+        &api,
+        ADMIN,
+        Method::GET,
+        &format!("{M}/registered-models/search"),
+        "registered_models",
+        "name",
+        4,
+    )
+    .await;
+    assert_eq!(everything.len(), 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_searches_page_fully_on_sqlite() {
+    let server = start(None);
+    paging(&server, true).await;
+    // The default NO_PERMISSIONS, from MLflow's ini.
+    let dir = tempfile::tempdir().unwrap();
+    let ini = dir.path().join("basic_auth.ini");
+    std::fs::write(&ini, "[mlflow]\ndefault_permission = NO_PERMISSIONS\n").unwrap();
+    let server = ServerProcess::start(
+        &["--app-name", "basic-auth"],
+        &[
+            ("MLFLOW_AUTH_ADMIN_PASSWORD", ADMIN_PW),
+            ("MLFLOW_AUTH_CONFIG_PATH", ini.to_str().unwrap()),
+        ],
+    );
+    paging(&server, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtered_searches_page_fully_on_postgresql() {
+    if !common::postgres_enabled("filtered_searches_page_fully_on_postgresql") {
+        return;
+    }
+    let (uri, db) = common::create_pg_database().await;
+    let server = start(Some(&uri));
+    paging(&server, true).await;
+    drop(server);
+    common::drop_pg_database(&db).await;
+}

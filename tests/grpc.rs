@@ -581,3 +581,41 @@ async fn weir_server_serves_grpc_with_serve_model() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--serve-model"));
 }
+
+/// `--auth-token-file` guards gRPC inference too (the `authorization` metadata); the health
+/// service stays open for probes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_inference_needs_the_token_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "grpc-token-42\n").unwrap();
+    let (p, addr) = start(&[
+        "-m",
+        &iris_model("iris-rf"),
+        "--auth-token-file",
+        file.to_str().unwrap(),
+    ]);
+    p.wait_ready().await;
+    let ch = channel(&addr).await;
+    assert_eq!(
+        health(&ch, "").await.unwrap(),
+        ServingStatus::Serving as i32
+    );
+    let mut c = GrpcInferenceServiceClient::new(ch.clone());
+    let err = c.model_infer(raw_request("iris-rf")).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    let mut wrong = tonic::Request::new(raw_request("iris-rf"));
+    wrong
+        .metadata_mut()
+        .insert("authorization", "Bearer grpc-token-4".parse().unwrap());
+    assert_eq!(
+        c.model_infer(wrong).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let mut right = tonic::Request::new(raw_request("iris-rf"));
+    right
+        .metadata_mut()
+        .insert("authorization", "Bearer grpc-token-42".parse().unwrap());
+    let answer = c.model_infer(right).await.unwrap().into_inner();
+    assert_eq!(answer.model_name, "iris-rf");
+}

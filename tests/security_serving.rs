@@ -422,3 +422,113 @@ async fn tracking_uri_passwords_are_redacted() {
     let logs = srv.log_text();
     assert!(!logs.contains("hunter2"), "{logs}");
 }
+
+/// `--auth-token-file`: scoring needs `Authorization: Bearer <token>`, answered 401 in each
+/// protocol's shape without it; probes and metrics stay open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoring_token_guards_scoring_but_not_probes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "  serve-token-0123456789\n").unwrap();
+    let srv = serve(&["--auth-token-file", file.to_str().unwrap()]);
+    // Readiness is open: the pod needs no secret for its probes.
+    srv.wait_ready().await;
+    let client = reqwest::Client::new();
+    for path in [
+        "/ping",
+        "/health",
+        "/version",
+        "/metrics",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/iris-rf/ready",
+    ] {
+        let r = client
+            .get(format!("{}{path}", srv.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let row = json!({"inputs": [[5.1, 3.5, 1.4, 0.2]]});
+    let v2 = json!({"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]});
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Bearer serve-token-012345678"),
+        Some("Basic serve-token-0123456789"),
+    ] {
+        let mut r = client.post(format!("{}/invocations", srv.url)).json(&row);
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{auth:?}");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error_code"], "UNAUTHENTICATED", "{body}");
+        assert!(body["message"].as_str().unwrap().contains("Bearer"));
+        let mut r = client
+            .post(format!("{}/v2/models/iris-rf/infer", srv.url))
+            .json(&v2);
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{auth:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(body["error"].is_string(), "KServe's shape: {body}");
+    }
+    for path in ["/v1/models", "/v2/models/iris-rf", "/v2"] {
+        let r = client
+            .get(format!("{}{path}", srv.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    let bearer = "Bearer serve-token-0123456789";
+    let r = client
+        .post(format!("{}/invocations", srv.url))
+        .header("authorization", bearer)
+        .json(&row)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(format!("{}/v2/models/iris-rf/infer", srv.url))
+        .header("authorization", bearer)
+        .json(&v2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // The token never reaches the log.
+    assert!(!srv.log_text().contains("serve-token-0123456789"));
+}
+
+#[test]
+fn an_empty_or_missing_token_file_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    for file in [empty, dir.path().join("missing")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args([
+                "models",
+                "serve",
+                "--port",
+                "0",
+                "-m",
+                &iris(),
+                "--auth-token-file",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--auth-token-file"), "{err}");
+    }
+}

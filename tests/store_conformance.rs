@@ -46,6 +46,7 @@ fn req<O: AsRef<str>>(
         order_by: order.into_iter().map(|o| o.as_ref().to_owned()).collect(),
         max_results,
         page_token: page_token.map(str::to_owned),
+        ..Default::default()
     }
 }
 

@@ -2,13 +2,14 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use serde::Serialize;
 use serde_json::json;
 
 use super::{empty, ok, Fields};
 use crate::error::Result;
 use crate::state::AppState;
-use crate::types::{Experiment, KeyValue, ViewType};
+use crate::types::{Experiment, KeyValue, ViewType, Visible};
 
 pub async fn create(State(s): State<AppState>, f: Fields) -> Result<Response> {
     let name = f.req_str("name")?;
@@ -44,12 +45,17 @@ struct SearchResponse {
     next_page_token: Option<String>,
 }
 
-pub async fn search(State(s): State<AppState>, f: Fields) -> Result<Response> {
+pub async fn search(
+    State(s): State<AppState>,
+    visible: Option<Extension<Visible>>,
+    f: Fields,
+) -> Result<Response> {
     let view = ViewType::parse(f.enum_str("view_type")?.as_deref())?;
-    let page = s
-        .tracking
-        .search_experiments(view, &f.search_request()?)
-        .await?;
+    let mut req = f.search_request()?;
+    if let Some(Extension(v)) = visible {
+        req.visible = v;
+    }
+    let page = s.tracking.search_experiments(view, &req).await?;
     ok(SearchResponse {
         experiments: page.items,
         next_page_token: page.next_page_token,

@@ -246,6 +246,7 @@ impl Fields {
             order_by: self.str_list("order_by")?,
             max_results: self.i64("max_results")?,
             page_token: self.str("page_token")?,
+            visible: crate::types::Visible::All,
         })
     }
 

@@ -558,6 +558,11 @@ pub async fn serve(
     let follow = follow_readiness(reporter, scoring.serving.clone(), stop.clone());
     let inference = GrpcInferenceServiceServer::new(Inference::new(scoring.clone()))
         .max_decoding_message_size(scoring.max_body);
+    // With --auth-token-file, inference calls need the token; health checks stay open.
+    let inference = tonic::service::interceptor::InterceptedService::new(
+        inference,
+        crate::api::serving::token::GrpcCheck(scoring.token.clone()),
+    );
     let server = tonic::transport::Server::builder()
         .max_concurrent_streams(MAX_STREAMS)
         .http2_keepalive_interval(Some(limits.keep_alive_timeout))

@@ -105,7 +105,11 @@ fn order_by(f: &Fields) -> Result<Vec<OrderBy>> {
         .collect()
 }
 
-pub async fn search(State(s): State<AppState>, f: Fields) -> Result<Response> {
+pub async fn search(
+    State(s): State<AppState>,
+    visible: Option<axum::Extension<crate::types::Visible>>,
+    f: Fields,
+) -> Result<Response> {
     let p = s
         .registry
         .search_logged_models(LoggedModelQuery {
@@ -119,6 +123,7 @@ pub async fn search(State(s): State<AppState>, f: Fields) -> Result<Response> {
             order_by: order_by(&f)?,
             max_results: f.i64("max_results")?,
             page_token: f.str("page_token")?,
+            visible: visible.map(|v| v.0).unwrap_or_default(),
         })
         .await?;
     ok(SearchResponse {

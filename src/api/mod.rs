@@ -13,6 +13,7 @@ pub mod meta;
 pub mod registry;
 pub mod runs;
 pub mod serving;
+pub mod tokens;
 pub mod webhooks;
 
 pub use fields::Fields;

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use serde::Serialize;
 use serde_json::json;
 
@@ -11,7 +12,7 @@ use crate::artifacts::safe_path;
 use crate::error::Result;
 use crate::registry::NewVersionRequest;
 use crate::state::AppState;
-use crate::types::KeyValue;
+use crate::types::{KeyValue, SearchRequest, Visible};
 use crate::types::{ModelVersion, RegisteredModel};
 
 fn tag(f: &Fields) -> Result<KeyValue> {
@@ -71,10 +72,23 @@ struct ModelsPage {
     next_page_token: Option<String>,
 }
 
-pub async fn search_models(State(s): State<AppState>, f: Fields) -> Result<Response> {
+/// The search request, restricted to what the auth layer says the caller may read.
+fn visible_request(f: &Fields, visible: Option<Extension<Visible>>) -> Result<SearchRequest> {
+    let mut req = f.search_request()?;
+    if let Some(Extension(v)) = visible {
+        req.visible = v;
+    }
+    Ok(req)
+}
+
+pub async fn search_models(
+    State(s): State<AppState>,
+    visible: Option<Extension<Visible>>,
+    f: Fields,
+) -> Result<Response> {
     let p = s
         .registry
-        .search_registered_models(&f.search_request()?)
+        .search_registered_models(&visible_request(&f, visible)?)
         .await?;
     ok(ModelsPage {
         registered_models: p.items,
@@ -171,10 +185,14 @@ pub async fn delete_version(State(s): State<AppState>, f: Fields) -> Result<Resp
     Ok(empty())
 }
 
-pub async fn search_versions(State(s): State<AppState>, f: Fields) -> Result<Response> {
+pub async fn search_versions(
+    State(s): State<AppState>,
+    visible: Option<Extension<Visible>>,
+    f: Fields,
+) -> Result<Response> {
     let p = s
         .registry
-        .search_model_versions(&f.search_request()?)
+        .search_model_versions(&visible_request(&f, visible)?)
         .await?;
     ok(VersionsPage {
         model_versions: p.items,

@@ -2,6 +2,11 @@
 //! handler, then apply the route's [`After`] (the creator's MANAGE grant, search answers
 //! filtered to what the caller may read). Answers are MLflow's: 401 with
 //! `WWW-Authenticate: Basic realm="mlflow"`, 403 `Permission denied`.
+//!
+//! Searches are filtered in the query, not after it: the middleware hands the handler a
+//! [`Visible`] condition (from the caller's grants and the default permission), so each page
+//! holds up to `max_results` readable items and page tokens neither skip nor repeat one. The
+//! answer is still filtered afterwards, as a second fence.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +23,7 @@ use super::rules::{rule, After, Param, Rule};
 use super::{Auth, Identity, Need, Permission};
 use crate::error::{Error, Result};
 use crate::store::auth::Grantable;
+use crate::types::Visible;
 
 /// MLflow's 401.
 pub fn unauthenticated() -> Response {
@@ -120,7 +126,8 @@ async fn take_json(req: Request, limit: usize) -> Result<(Request, Option<Value>
     Ok((Request::from_parts(parts, Body::from(bytes)), json))
 }
 
-/// The `Authorization` username, for the rate limiter (before the password is checked).
+/// The `Authorization` username, for the rate limiter (before the password is checked); none
+/// for a bearer token (limited by address only).
 fn claimed_username(header: &[u8]) -> Option<String> {
     super::parse_basic(header).map(|(u, _)| u)
 }
@@ -146,7 +153,7 @@ pub async fn auth_layer(
     if auth.limiter.is_blocked(claimed.as_deref(), addr) {
         return too_many();
     }
-    let who = match auth.authenticate_basic(header.as_bytes()).await {
+    let who = match auth.authenticate(header.as_bytes()).await {
         Ok(Some(who)) => {
             auth.limiter.record_success(&who.username);
             who
@@ -163,6 +170,14 @@ pub async fn auth_layer(
     match check(&auth, &who, rule, req, max_body).await {
         Ok(Some(mut req)) => {
             req.extensions_mut().insert(who.clone());
+            if let Some(on) = after.filters().filter(|_| !who.is_admin) {
+                match visible(&auth, &who, on).await {
+                    Ok(v) => {
+                        req.extensions_mut().insert(v);
+                    }
+                    Err(e) => return e.into_response(),
+                }
+            }
             let resp = next.run(req).await;
             tracing::debug!(user = who.username, %method, path, status = resp.status().as_u16(), "request");
             follow_up(&auth, &who, after, resp).await
@@ -460,10 +475,7 @@ async fn follow_up(auth: &Auth, who: &Identity, after: After, resp: Response) ->
     if after == After::Nothing || resp.status() != StatusCode::OK {
         return resp;
     }
-    let filtering = matches!(
-        after,
-        After::FilterExperiments | After::FilterModels | After::FilterVersions
-    );
+    let filtering = after.filters().is_some();
     if filtering && who.is_admin {
         return resp;
     }
@@ -512,7 +524,7 @@ async fn follow_up(auth: &Auth, who: &Identity, after: After, resp: Response) ->
                 &mut json,
                 "experiments",
                 Grantable::Experiment,
-                "experiment_id",
+                "/experiment_id",
             )
             .await
         }
@@ -523,7 +535,7 @@ async fn follow_up(auth: &Auth, who: &Identity, after: After, resp: Response) ->
                 &mut json,
                 "registered_models",
                 Grantable::RegisteredModel,
-                "name",
+                "/name",
             )
             .await
         }
@@ -534,7 +546,18 @@ async fn follow_up(auth: &Auth, who: &Identity, after: After, resp: Response) ->
                 &mut json,
                 "model_versions",
                 Grantable::RegisteredModel,
-                "name",
+                "/name",
+            )
+            .await
+        }
+        After::FilterLoggedModels => {
+            filter(
+                auth,
+                who,
+                &mut json,
+                "models",
+                Grantable::Experiment,
+                "/info/experiment_id",
             )
             .await
         }
@@ -557,7 +580,23 @@ async fn follow_up(auth: &Auth, who: &Identity, after: After, resp: Response) ->
     }
 }
 
-/// Keep the entries of `json[list]` whose `key` the caller may read.
+/// What of `on` the caller may read, as a condition for the search's query.
+async fn visible(auth: &Auth, who: &Identity, on: Grantable) -> Result<Visible> {
+    let grants = auth.grants(who, on).await?;
+    let default_reads = auth.default_permission.can(Need::Read);
+    let ids: Vec<String> = grants
+        .into_iter()
+        .filter(|(_, p)| p.can(Need::Read) != default_reads)
+        .map(|(id, _)| id)
+        .collect();
+    Ok(if default_reads {
+        Visible::Except(ids)
+    } else {
+        Visible::Only(ids)
+    })
+}
+
+/// Keep the entries of `json[list]` whose id (at the JSON pointer `key`) the caller may read.
 async fn filter(
     auth: &Auth,
     who: &Identity,
@@ -575,7 +614,11 @@ async fn filter(
             .can(Need::Read)
     };
     if let Some(Value::Array(items)) = json.get_mut(list) {
-        items.retain(|item| item.get(key).and_then(Value::as_str).is_some_and(readable));
+        items.retain(|item| {
+            item.pointer(key)
+                .and_then(Value::as_str)
+                .is_some_and(readable)
+        });
     }
     Ok(())
 }

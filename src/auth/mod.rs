@@ -9,14 +9,21 @@
 //!   MANAGE grant, search results filtered to what the caller may read).
 //! - The REST API for users and grants is in [`crate::api::auth`].
 //!
+//! - [`tokens`]: personal access tokens (`Authorization: Bearer weir_pat_...`, Weir-only).
+//! - [`werkzeug`]: MLflow's password hashes, for users brought over by [`import`].
+//!
 //! Passwords are stored as argon2id PHC strings and compared in constant time; a failed attempt
 //! costs the same whether or not the user exists, and repeated failures are slowed down per user
-//! and per address ([`limiter`]).
+//! and per address ([`limiter`]). A user imported from MLflow keeps their werkzeug hash until
+//! their first successful sign-in, which stores an argon2id hash instead.
 
 pub mod config;
+pub mod import;
 pub mod limiter;
 pub mod middleware;
 pub mod rules;
+pub mod tokens;
+pub mod werkzeug;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -154,8 +161,12 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| Error::internal("hashing a password", e))
 }
 
-/// Whether `password` matches the PHC string `hash` (constant time in the comparison).
+/// Whether `password` matches `hash`: an argon2id PHC string, or a werkzeug hash of a user
+/// imported from MLflow (constant time in the comparison).
 pub fn verify_password(password: &str, hash: &str) -> bool {
+    if werkzeug::is_werkzeug(hash) {
+        return werkzeug::verify(password, hash);
+    }
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
@@ -257,8 +268,9 @@ impl Auth {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Check an `Authorization: Basic ...` header value. `Ok(None)`: wrong credentials.
-    pub async fn authenticate_basic(&self, header: &[u8]) -> Result<Option<Identity>> {
+    /// Check an `Authorization` header value: `Basic ...` (a user's password) or
+    /// `Bearer weir_pat_...` (a personal access token). `Ok(None)`: wrong credentials.
+    pub async fn authenticate(&self, header: &[u8]) -> Result<Option<Identity>> {
         let key: [u8; 32] = Sha256::digest(header).into();
         let generation = self.generation.load(Ordering::Acquire);
         if let Ok(cache) = self.cache.lock() {
@@ -268,23 +280,16 @@ impl Auth {
                 }
             }
         }
-        let Some((username, password)) = parse_basic(header) else {
-            return Ok(None);
-        };
-        let user = self.store.auth_user(&username).await?;
-        let hash = user
-            .as_ref()
-            .map_or_else(|| self.decoy_hash.clone(), |u| u.password_hash.clone());
-        let ok =
-            blocking(move || verify_password(&password, &hash) && password != FORBIDDEN_PASSWORD)
-                .await?;
-        let Some(user) = user.filter(|_| ok) else {
-            return Ok(None);
-        };
-        let identity = Identity {
-            id: user.id,
-            username: user.username,
-            is_admin: user.is_admin,
+        let (identity, until) = if let Some(token) = tokens::parse_bearer(header) {
+            match self.authenticate_token(token).await? {
+                Some(found) => found,
+                None => return Ok(None),
+            }
+        } else {
+            match self.authenticate_password(header).await? {
+                Some(identity) => (identity, Instant::now() + CACHE_TTL),
+                None => return Ok(None),
+            }
         };
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_MAX {
@@ -299,11 +304,86 @@ impl Auth {
                 Cached {
                     identity: identity.clone(),
                     generation,
-                    until: Instant::now() + CACHE_TTL,
+                    until,
                 },
             );
         }
         Ok(Some(identity))
+    }
+
+    /// `Basic base64(user:password)`, verified against the stored hash; a werkzeug hash (a user
+    /// imported from MLflow) is replaced by argon2id once the password matched.
+    async fn authenticate_password(&self, header: &[u8]) -> Result<Option<Identity>> {
+        let Some((username, password)) = parse_basic(header) else {
+            return Ok(None);
+        };
+        let user = self.store.auth_user(&username).await?;
+        let hash = user
+            .as_ref()
+            .map_or_else(|| self.decoy_hash.clone(), |u| u.password_hash.clone());
+        let (ok, upgraded) = blocking(move || {
+            let ok = verify_password(&password, &hash) && password != FORBIDDEN_PASSWORD;
+            let upgraded = (ok && werkzeug::is_werkzeug(&hash))
+                .then(|| hash_password(&password).ok())
+                .flatten();
+            (ok, upgraded)
+        })
+        .await?;
+        let Some(user) = user.filter(|_| ok) else {
+            return Ok(None);
+        };
+        if let Some(new_hash) = upgraded {
+            match self
+                .store
+                .auth_update_password(&user.username, &new_hash)
+                .await
+            {
+                Ok(()) => tracing::info!(
+                    user = user.username,
+                    "replaced an imported werkzeug password hash with argon2id"
+                ),
+                Err(e) => tracing::warn!(
+                    user = user.username,
+                    "could not replace an imported password hash: {}",
+                    e.message
+                ),
+            }
+        }
+        Ok(Some(Identity {
+            id: user.id,
+            username: user.username,
+            is_admin: user.is_admin,
+        }))
+    }
+
+    /// A personal access token: its shape first, then one lookup by its digest. Also returns
+    /// how long it may be remembered (not past its expiry).
+    async fn authenticate_token(&self, token: &str) -> Result<Option<(Identity, Instant)>> {
+        if !tokens::well_formed(token) {
+            return Ok(None);
+        }
+        let digest = tokens::digest(token);
+        let Some(owner) = self.store.auth_token_owner(&digest).await? else {
+            return Ok(None);
+        };
+        let now = crate::types::now_ms();
+        if !tokens::same_digest(&owner.token_hash, &digest)
+            || owner.revoked_at.is_some()
+            || owner.expires_at.is_some_and(|e| e <= now)
+        {
+            return Ok(None);
+        }
+        let mut until = Instant::now() + CACHE_TTL;
+        if let Some(expires) = owner.expires_at {
+            let left = Duration::from_millis(u64::try_from(expires - now).unwrap_or(0));
+            until = until.min(Instant::now() + left);
+        }
+        let identity = Identity {
+            id: owner.user_id,
+            username: owner.username,
+            is_admin: owner.is_admin,
+        };
+        Ok(Some((identity, until)))
     }
 
     /// The permission `who` holds on a resource: an explicit grant, else the default.

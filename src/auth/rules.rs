@@ -58,6 +58,20 @@ pub enum After {
     FilterExperiments,
     FilterModels,
     FilterVersions,
+    /// `models` of a logged-model search, by `info.experiment_id`.
+    FilterLoggedModels,
+}
+
+impl After {
+    /// The resources a search answer is filtered to, for the filtering follow-ups.
+    pub fn filters(self) -> Option<crate::store::auth::Grantable> {
+        use crate::store::auth::Grantable;
+        match self {
+            After::FilterExperiments | After::FilterLoggedModels => Some(Grantable::Experiment),
+            After::FilterModels | After::FilterVersions => Some(Grantable::RegisteredModel),
+            _ => None,
+        }
+    }
 }
 
 const API_PREFIXES: &[&str] = &[
@@ -102,7 +116,8 @@ pub fn rule(method: &Method, path: &str, public_metrics: bool) -> (Rule, After) 
     if let Some(t) = tail(path, API_PREFIXES) {
         if let Some(id_rest) = t.strip_prefix("logged-models/") {
             if id_rest == "search" {
-                return on(ExperimentIds, Read);
+                // As MLflow 3.17: the models of unreadable experiments are left out.
+                return (SignedIn, After::FilterLoggedModels);
             }
             let need = match (m, id_rest.split_once('/').map(|(_, r)| r)) {
                 (&Method::GET, _) => Read,
@@ -195,6 +210,9 @@ pub fn rule(method: &Method, path: &str, public_metrics: bool) -> (Rule, After) 
             "models/resolve" => on(ModelUri, Read),
             "registered-models/alias-history" => on(ModelName, Read),
             "served-models" => signed_in,
+            // Whose tokens: the caller's own, or anyone's for an admin (decided with the token's
+            // owner in `auth::tokens`).
+            "users/tokens/create" | "users/tokens/list" | "users/tokens/revoke" => signed_in,
             "webhooks/deliveries" => (Admin, After::Nothing),
             _ => (Admin, After::Nothing),
         };
@@ -270,6 +288,17 @@ mod tests {
         assert_eq!(
             r(Method::GET, "/api/2.0/mlflow/users/get").0,
             Rule::SelfOrAdmin
+        );
+        // Token routes: signed in; whose tokens is checked with the token's owner.
+        assert_eq!(
+            r(Method::POST, "/api/2.0/weir/users/tokens/revoke").0,
+            Rule::SignedIn
+        );
+        assert_eq!(
+            r(Method::GET, "/api/2.0/mlflow/experiments/search")
+                .1
+                .filters(),
+            Some(crate::store::auth::Grantable::Experiment)
         );
         assert_eq!(r(Method::GET, "/api/2.0/mlflow/webhooks").0, Rule::Admin);
         assert_eq!(

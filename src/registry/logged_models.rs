@@ -17,6 +17,8 @@ pub struct LoggedModelQuery {
     pub order_by: Vec<OrderBy>,
     pub max_results: Option<i64>,
     pub page_token: Option<String>,
+    /// The experiments whose models the caller may read (the auth layer's filter).
+    pub visible: crate::types::Visible,
 }
 
 impl Registry {
@@ -93,6 +95,7 @@ impl Registry {
             order_by: order,
             max_results: max,
             offset,
+            visible: req.visible,
         };
         self.store.search_logged_models(&q).await
     }

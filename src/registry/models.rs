@@ -67,6 +67,7 @@ impl Registry {
             order_by: search::order_for(&fields::REGISTERED_MODELS, &req.order_by)?,
             max_results: max,
             offset: search::decode_page_token(req.page_token.as_deref())? as i64,
+            visible: req.visible.clone(),
         };
         self.store.search_registered_models(&q).await
     }

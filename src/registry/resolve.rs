@@ -207,6 +207,7 @@ impl Lookup for Registry {
             )?,
             max_results: 1,
             offset: 0,
+            visible: crate::types::Visible::All,
         };
         Ok(self
             .store

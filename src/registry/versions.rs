@@ -296,6 +296,7 @@ impl Registry {
             order_by: search::order_for(&fields::MODEL_VERSIONS, &req.order_by)?,
             max_results: max,
             offset: search::decode_page_token(req.page_token.as_deref())? as i64,
+            visible: req.visible.clone(),
         };
         self.store.search_model_versions(&q).await
     }

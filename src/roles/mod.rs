@@ -1,7 +1,8 @@
-//! The binary's roles, wired from the command line: `weir server`, `weir models serve` and
-//! `weir db upgrade`. Each builds its state and router from its arguments; [`listen`] binds,
+//! The binary's roles, wired from the command line: `weir server`, `weir models serve`,
+//! `weir db upgrade` and `weir auth import`. Each builds its state and router from its arguments; [`listen`] binds,
 //! serves and shuts down the same way for both servers.
 
+pub mod auth;
 pub mod db;
 pub mod serve;
 pub mod server;
@@ -15,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Cli, Command, DbCommand, ModelsCommand};
+use crate::config::{AuthCommand, Cli, Command, DbCommand, ModelsCommand};
 
 /// Run the subcommand chosen on the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -27,6 +28,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db {
             command: DbCommand::Upgrade { backend_store_uri },
         } => db::upgrade(&backend_store_uri).await,
+        Command::Auth {
+            command: AuthCommand::Import(args),
+        } => auth::import(&args).await,
     }
 }
 

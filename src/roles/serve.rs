@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::serving::token::ScoringToken;
 use crate::api::serving::HttpState;
 use crate::config::ServeArgs;
 use crate::serving::source::{self, ModelRef, SharedSource};
@@ -13,6 +15,22 @@ use crate::serving::Serving;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    let token = match &args.auth_token_file {
+        Some(path) => {
+            let content = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "reading the token file {} (--auth-token-file)",
+                    path.display()
+                )
+            })?;
+            let token = ScoringToken::from_file_content(&content).map_err(|e| {
+                anyhow::anyhow!("the token file {} (--auth-token-file): {e}", path.display())
+            })?;
+            tracing::info!("scoring routes require a bearer token (--auth-token-file)");
+            Some(Arc::new(token))
+        }
+        None => None,
+    };
     let config = args.serving.serving_config(&args.http);
     let mut serving = Serving::new(&args.model_uri, config).map_err(|e| anyhow::anyhow!(e))?;
     if let Some(name) = &args.model_name {
@@ -47,12 +65,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let grpc = super::start_grpc(
         &args.host,
         args.serving.grpc_port,
-        HttpState::new(serving.clone(), args.http.max_body_bytes),
+        HttpState::new(serving.clone(), args.http.max_body_bytes).with_token(token.clone()),
         args.http.limits(),
         stopped.clone(),
     )
     .await?;
-    let router = crate::app::serving_app(serving.clone(), args.http.max_body_bytes);
+    let router =
+        crate::app::serving_app_with_token(serving.clone(), args.http.max_body_bytes, token);
     let routes: Vec<String> = serving
         .models
         .iter()

@@ -1,5 +1,6 @@
 //! Users and per-resource permissions of the basic-auth app (tables `auth_*`, migration 0003),
-//! and the two lookups the permission check needs (a run's and a logged model's experiment).
+//! personal access tokens (`auth_tokens`, migration 0004), and the lookups the permission check
+//! needs (a run's and a logged model's experiment).
 
 use sqlx::Row;
 
@@ -16,7 +17,7 @@ pub struct AuthUser {
 }
 
 /// Which table a permission lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Grantable {
     Experiment,
     RegisteredModel,
@@ -53,6 +54,44 @@ impl Grantable {
             Grantable::RegisteredModel => "Registered model permission",
         }
     }
+}
+
+/// A personal access token as listed: never its secret, nor its hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub username: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What a presented token resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub token_hash: String,
+    pub user_id: i64,
+    pub username: String,
+    pub is_admin: bool,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const TOKEN_COLUMNS: &str =
+    "t.id, t.name, u.username, t.created_at, t.expires_at, t.revoked_at FROM auth_tokens t \
+     JOIN auth_users u ON u.id = t.user_id";
+
+fn token_from_row(r: &sqlx::any::AnyRow) -> Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        username: r.try_get("username")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
 }
 
 fn user_from_row(r: &sqlx::any::AnyRow) -> Result<AuthUser> {
@@ -158,6 +197,7 @@ impl SqlStore {
         for table in [
             "auth_experiment_permissions",
             "auth_registered_model_permissions",
+            "auth_tokens",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(id)
@@ -169,6 +209,99 @@ impl SqlStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Store a new token (its hash) for `user_id`.
+    pub async fn auth_create_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        token_hash: &str,
+        created_at: i64,
+        expires_at: Option<i64>,
+    ) -> Result<TokenInfo> {
+        let row = sqlx::query(
+            "INSERT INTO auth_tokens (user_id, name, token_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(created_at)
+        .bind(expires_at)
+        .fetch_one(&self.writer)
+        .await?;
+        let id: i64 = row.try_get("id")?;
+        self.auth_token(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("Token with id={id} not found")))
+    }
+
+    /// One token's metadata.
+    pub async fn auth_token(&self, id: i64) -> Result<Option<TokenInfo>> {
+        sqlx::query(&format!("SELECT {TOKEN_COLUMNS} WHERE t.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| token_from_row(&r))
+            .transpose()
+    }
+
+    /// The tokens of one user (`Some`) or of everyone, newest first.
+    pub async fn auth_tokens(&self, user_id: Option<i64>) -> Result<Vec<TokenInfo>> {
+        let rows = match user_id {
+            Some(id) => {
+                sqlx::query(&format!(
+                    "SELECT {TOKEN_COLUMNS} WHERE t.user_id = $1 ORDER BY t.id DESC"
+                ))
+                .bind(id)
+                .fetch_all(&self.reader)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!("SELECT {TOKEN_COLUMNS} ORDER BY t.id DESC"))
+                    .fetch_all(&self.reader)
+                    .await?
+            }
+        };
+        rows.iter().map(token_from_row).collect()
+    }
+
+    /// The user a token hash belongs to, with the token's state.
+    pub async fn auth_token_owner(&self, token_hash: &str) -> Result<Option<TokenOwner>> {
+        sqlx::query(
+            "SELECT t.token_hash, t.user_id, u.username, u.is_admin, t.expires_at, t.revoked_at \
+             FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id WHERE t.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(|r| {
+            Ok(TokenOwner {
+                token_hash: r.try_get("token_hash")?,
+                user_id: r.try_get("user_id")?,
+                username: r.try_get("username")?,
+                is_admin: r.try_get::<i64, _>("is_admin")? != 0,
+                expires_at: r.try_get("expires_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Mark a token revoked (kept, so listings show it); 404 when there is no such token.
+    pub async fn auth_revoke_token(&self, id: i64, at: i64) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE auth_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(Error::not_found(format!("Token with id={id} not found")));
+        }
         Ok(())
     }
 

@@ -91,6 +91,43 @@ impl Sql {
         self.push(")")
     }
 
+    /// ` AND <column> [NOT] IN (...)`: the rows the caller may see. `numeric` columns (experiment
+    /// ids) compare as integers; a granted id that is not one names no row.
+    pub fn visible(
+        &mut self,
+        column: &str,
+        visible: &crate::types::Visible,
+        numeric: bool,
+    ) -> &mut Self {
+        use crate::types::Visible;
+        let (ids, negate) = match visible {
+            Visible::All => return self,
+            Visible::Only(ids) => (ids, false),
+            Visible::Except(ids) => (ids, true),
+        };
+        let ints: Vec<i64> = ids.iter().filter_map(|i| i.parse().ok()).collect();
+        let empty = if numeric {
+            ints.is_empty()
+        } else {
+            ids.is_empty()
+        };
+        if empty {
+            return if negate {
+                self
+            } else {
+                self.push(" AND 1 = 0")
+            };
+        }
+        self.push(" AND ")
+            .push(column)
+            .push(if negate { " NOT IN " } else { " IN " });
+        if numeric {
+            self.i64_list(&ints)
+        } else {
+            self.str_list(ids)
+        }
+    }
+
     /// The statement, ready to run.
     pub fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, AnyArguments<'_>> {
         sqlx::query_with(&self.text, self.arguments())

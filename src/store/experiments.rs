@@ -189,6 +189,7 @@ impl ExperimentStore for SqlStore {
                 target: &TARGET,
                 scope: &|s: &mut Sql| {
                     s.push("e.lifecycle_stage IN ").str_list(&stages);
+                    s.visible("e.experiment_id", &q.visible, true);
                 },
                 filter: q.filter.as_ref(),
                 order_by: &q.order_by,

@@ -320,6 +320,7 @@ impl LoggedModelStore for SqlStore {
                         s.push(" AND lm.experiment_id IN ")
                             .i64_list(&q.experiment_ids);
                     }
+                    s.visible("lm.experiment_id", &q.visible, true);
                     // Without a metric filter to carry them, datasets keep the models with any
                     // metric on one of them.
                     if !q.datasets.is_empty() && !metric_filtered {

@@ -28,6 +28,11 @@ const SQLITE: &[Migration] = &[
         include_str!("../../migrations/sqlite/0003_auth.sql"),
     ),
     (
+        4,
+        "auth tokens",
+        include_str!("../../migrations/sqlite/0004_auth_tokens.sql"),
+    ),
+    (
         5,
         "webhooks",
         include_str!("../../migrations/sqlite/0005_webhooks.sql"),
@@ -49,6 +54,11 @@ const POSTGRES: &[Migration] = &[
         3,
         "auth",
         include_str!("../../migrations/postgres/0003_auth.sql"),
+    ),
+    (
+        4,
+        "auth tokens",
+        include_str!("../../migrations/postgres/0004_auth_tokens.sql"),
     ),
     (
         5,

@@ -14,6 +14,7 @@ mod experiments;
 mod logged_models;
 mod metrics;
 mod migrate;
+pub mod mlflow_auth;
 mod models;
 mod registry;
 mod runs;
@@ -94,6 +95,8 @@ pub struct ExperimentSearch {
     pub order_by: Vec<OrderBy>,
     pub max_results: i64,
     pub offset: i64,
+    /// The experiments the caller may read.
+    pub visible: Visible,
 }
 
 /// A downsampled series for charts.
@@ -217,6 +220,8 @@ pub struct RegistrySearch {
     pub order_by: Vec<OrderBy>,
     pub max_results: i64,
     pub offset: i64,
+    /// The registered models (by name) the caller may read.
+    pub visible: Visible,
 }
 
 /// A logged-model search, parsed and validated.
@@ -229,6 +234,8 @@ pub struct LoggedModelSearch {
     pub order_by: Vec<OrderBy>,
     pub max_results: i64,
     pub offset: i64,
+    /// The experiments whose models the caller may read.
+    pub visible: Visible,
 }
 
 /// A dataset a logged-model search is restricted to: its name, and its digest when given.

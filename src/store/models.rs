@@ -163,6 +163,7 @@ impl ModelStore for SqlStore {
                 target: &TARGET,
                 scope: &|s: &mut Sql| {
                     s.push("1 = 1");
+                    s.visible("rm.name", &q.visible, false);
                 },
                 filter: q.filter.as_ref(),
                 order_by: &q.order_by,

@@ -217,6 +217,7 @@ impl VersionStore for SqlStore {
                 target: &TARGET,
                 scope: &|s: &mut Sql| {
                     s.push("1 = 1");
+                    s.visible("mv.name", &q.visible, false);
                 },
                 filter: q.filter.as_ref(),
                 order_by: &q.order_by,

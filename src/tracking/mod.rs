@@ -102,6 +102,7 @@ impl Tracking {
             order_by: search::order_for(&fields::EXPERIMENTS, &req.order_by)?,
             max_results,
             offset: search::decode_page_token(req.page_token.as_deref())? as i64,
+            visible: req.visible.clone(),
         };
         self.store.search_experiments(&q).await
     }

@@ -27,6 +27,22 @@ pub struct SearchRequest {
     pub order_by: Vec<String>,
     pub max_results: Option<i64>,
     pub page_token: Option<String>,
+    /// What the caller may see (the basic-auth app's READ permission), applied before paging so
+    /// every page is full and page tokens stay exact.
+    pub visible: Visible,
+}
+
+/// Which resources of one kind (experiments by id, registered models by name) a search may
+/// return: the auth layer's read permission as one condition the store adds to its query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Visible {
+    /// No restriction (auth off, or an admin).
+    #[default]
+    All,
+    /// Only these (the caller's readable grants, when the default permission cannot read).
+    Only(Vec<String>),
+    /// All but these (grants that cannot read, when the default permission can).
+    Except(Vec<String>),
 }
 
 /// Milliseconds since the Unix epoch.

@@ -136,3 +136,61 @@ def test_users_runs_models_and_denials_with_the_real_client(auth_server, monkeyp
     as_user(monkeypatch, bob, PW + "2")
     with pytest.raises(MlflowException, match="401"):
         MlflowClient(url).get_experiment(exp_id)
+
+
+def test_a_run_logged_with_a_personal_access_token(auth_server, monkeypatch):
+    """MLFLOW_TRACKING_TOKEN: the client sends `Authorization: Bearer <token>`; a Weir personal
+    access token signs in as its user, until it is revoked."""
+    import requests
+    from mlflow.server import get_app_client
+
+    url = auth_server
+    mlflow.set_tracking_uri(url)
+    tag = uuid.uuid4().hex[:8]
+    carl = f"carl-{tag}"
+    as_user(monkeypatch, "admin", ADMIN_PW)
+    get_app_client("basic-auth", tracking_uri=url).create_user(carl, PW)
+
+    # carl makes a token for himself with his password (Weir's own route).
+    r = requests.post(
+        f"{url}/api/2.0/weir/users/tokens/create",
+        json={"name": "laptop", "expires_in_days": 7},
+        auth=(carl, PW),
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    token, info = r.json()["token"], r.json()["token_info"]
+    assert token.startswith("weir_pat_") and info["username"] == carl
+
+    # Only the token from here on.
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
+    exp_id = mlflow.create_experiment(f"token-e2e-{tag}")
+    with mlflow.start_run(experiment_id=exp_id) as run:
+        mlflow.log_param("via", "token")
+        mlflow.log_metric("loss", 0.25)
+    got = MlflowClient(url).get_run(run.info.run_id)
+    assert got.data.metrics["loss"] == 0.25
+    # The server knows the caller as carl: he got MANAGE on the experiment he created. (The
+    # run's user is what the client sent: with a token it names the OS user.)
+    me = requests.get(
+        f"{url}/api/2.0/mlflow/users/current",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()["user"]
+    assert me["username"] == carl
+    assert {"experiment_id": exp_id, "user_id": me["id"], "permission": "MANAGE"} in me[
+        "experiment_permissions"
+    ]
+
+    # Revoked: the same client is refused at once.
+    r = requests.post(
+        f"{url}/api/2.0/weir/users/tokens/revoke",
+        json={"token_id": info["id"]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    with pytest.raises(MlflowException, match="401"):
+        MlflowClient(url).get_experiment(exp_id)

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod kserve;
 pub mod mlflow;
+pub mod token;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,6 +42,8 @@ pub struct HttpState {
     pub max_body: usize,
     /// Longest one scoring request may take, body included.
     pub timeout: std::time::Duration,
+    /// The token scoring calls must present (`--auth-token-file`); `None`: open.
+    pub token: Option<Arc<token::ScoringToken>>,
 }
 
 impl HttpState {
@@ -50,7 +53,14 @@ impl HttpState {
             timeout: serving.config.request_timeout,
             serving,
             max_body,
+            token: None,
         }
+    }
+
+    /// The same, requiring `token` on scoring calls.
+    pub fn with_token(mut self, token: Option<Arc<token::ScoringToken>>) -> HttpState {
+        self.token = token;
+        self
     }
 }
 
