@@ -364,6 +364,75 @@ async fn api_payloads_and_signatures_match_mlflow() {
             "{log:?}"
         );
 
+        // Prometheus counts each attempt by event and outcome.
+        let metrics = reqwest::get(format!("{}/metrics", server.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains(
+                "weir_webhook_deliveries_total{event=\"model_version_alias.created\",outcome=\"delivered\"} 1"
+            ),
+            "{metrics}"
+        );
+        assert!(metrics.contains("weir_webhook_delivery_latency_seconds_count"));
+
+        // A prompt (a registered model tagged mlflow.prompt.is_prompt) fires the prompt events,
+        // without its marker tags, and not the model ones.
+        let (_, p) = call(
+            reqwest::Method::POST,
+            api(&server, "webhooks"),
+            json!({"name": "prompts", "url": rx.url, "secret": SECRET, "events": [
+                {"entity": "PROMPT", "action": "CREATED"},
+                {"entity": "PROMPT_ALIAS", "action": "CREATED"}]}),
+        )
+        .await;
+        let prompt_hook = p["webhook"]["webhook_id"].as_str().unwrap().to_owned();
+        post(
+            &server,
+            "registered-models/create",
+            json!({"name": "greeting", "tags": [
+                {"key": "mlflow.prompt.is_prompt", "value": "true"}, {"key": "lang", "value": "en"}]}),
+        )
+        .await;
+        post(
+            &server,
+            "model-versions/create",
+            json!({"name": "greeting", "source": "s3://bucket/greeting/1"}),
+        )
+        .await;
+        post(
+            &server,
+            "registered-models/alias",
+            json!({"name": "greeting", "alias": "live", "version": "1"}),
+        )
+        .await;
+        let got = rx.wait_for(9, Duration::from_secs(10)).await;
+        let prompt_events: Vec<Value> = got[7..]
+            .iter()
+            .map(|g| serde_json::from_str(&g.body).unwrap())
+            .collect();
+        assert_eq!(prompt_events.len(), 2, "{prompt_events:?}");
+        assert_eq!(prompt_events[0]["entity"], "prompt");
+        assert_eq!(
+            prompt_events[0]["data"],
+            json!({"name": "greeting", "tags": {"lang": "en"}, "description": null})
+        );
+        assert_eq!(prompt_events[1]["entity"], "prompt_alias");
+        assert_eq!(
+            prompt_events[1]["data"],
+            json!({"name": "greeting", "alias": "live", "version": "1"})
+        );
+        let (st, _) = call(
+            reqwest::Method::DELETE,
+            api(&server, &format!("webhooks/{prompt_hook}")),
+            json!({}),
+        )
+        .await;
+        assert_eq!(st, 200);
+
         // Errors in MLflow's shape.
         let (st, e) = call(
             reqwest::Method::GET,
