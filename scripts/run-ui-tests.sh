@@ -10,6 +10,8 @@
 # starts the server on a free port in a temp dir, waits for /health, populates it through the
 # real mlflow client (tests/ui/populate.py) and the REST API (tests/ui/populate_scale.py), runs
 # the JS unit tests and the browser tests, stops the server and exits non-zero on any failure.
+# Against weir, a second server runs with --app-name basic-auth for the sign-in and admin pages
+# (tests/ui/auth.test.mjs).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
     --server-cmd) MODE=custom; SERVER_CMD=$2; shift ;;
     --scale-runs) SCALE_RUNS=$2; shift ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "run-ui-tests: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -96,6 +98,14 @@ case $MODE in
       --backend-store-uri "sqlite:///$WORK/db" --artifacts-destination "$WORK/art" \
       --webhook-allowed-schemes http,https --webhook-allow-private-ips true >"$WORK/server.log" 2>&1) &
     PIDS+=($!)
+    # A second server with users and permissions, for the sign-in and admin pages.
+    AUTH_PORT=$(free_port)
+    export UI_AUTH_PASSWORD="ui-admin-$(date +%s)-secret"
+    log "starting $WEIR_BIN --app-name basic-auth on $AUTH_PORT"
+    (cd "$WORK" && MLFLOW_AUTH_ADMIN_PASSWORD=$UI_AUTH_PASSWORD exec setsid "$WEIR_BIN" server --port "$AUTH_PORT" \
+      --app-name basic-auth --backend-store-uri "sqlite:///$WORK/auth-db" --artifacts-destination "$WORK/auth-art" \
+      >"$WORK/auth-server.log" 2>&1) &
+    PIDS+=($!)
     ;;
 esac
 
@@ -106,6 +116,14 @@ for i in $(seq 120); do
   [ "$i" = 120 ] && { log "no answer from $BASE/health after 60s"; exit 1; }
   sleep 0.5
 done
+if [ -n "${AUTH_PORT:-}" ]; then
+  for i in $(seq 120); do
+    curl -sf "http://127.0.0.1:$AUTH_PORT/health" >/dev/null 2>&1 && break
+    [ "$i" = 120 ] && { log "the basic-auth server did not come up"; exit 1; }
+    sleep 0.5
+  done
+  export UI_AUTH_URL=http://127.0.0.1:$AUTH_PORT
+fi
 curl -sf "$BASE/" | grep -q '/static/app.js' || { log "$BASE/ does not serve the UI's index.html"; exit 1; }
 log "server up at $BASE"
 
@@ -122,5 +140,5 @@ fi
 export UI_BASE_URL=$BASE UI_SCALE_RUNS=$SCALE_RUNS
 log "browser tests against $BASE"
 cd "$ROOT/tests/ui"
-node --test --test-concurrency=1 ui.test.mjs scale.test.mjs
-log "screenshots in tests/ui/screenshots/ (runs table and compare copied to docs/screenshots/)"
+node --test --test-concurrency=1 ui.test.mjs scale.test.mjs ${UI_AUTH_URL:+auth.test.mjs}
+log "screenshots in tests/ui/screenshots/ (runs table, compare and the admin page copied to docs/screenshots/)"

@@ -10,7 +10,7 @@ use axum::Router;
 
 use crate::api::serving::{self as scoring, HttpState};
 use crate::api::{
-    artifacts, auth, experiments, logged_models, meta, registry, runs, tokens, webhooks,
+    artifacts, auth, experiments, logged_models, meta, registry, runs, session, tokens, webhooks,
 };
 use crate::serving::Serving;
 pub use crate::state::AppState;
@@ -214,6 +214,9 @@ fn weir_routes() -> Router<AppState> {
             "/registered-models/alias-history",
             get(registry::alias_history),
         )
+        // What the UI shows and hides: who is signed in, their level on listed resources.
+        .route("/session", get(session::session))
+        .route("/permissions", get(session::permissions))
         // Personal access tokens of the basic-auth app (404 while it is off).
         .route("/users/tokens/create", post(tokens::create))
         .route("/users/tokens/list", get(tokens::list))

@@ -1378,3 +1378,165 @@ async fn filtered_searches_page_fully_on_postgresql() {
     drop(server);
     common::drop_pg_database(&db).await;
 }
+
+/// `GET /ajax-api/2.0/weir/permissions` as `who`, with `resource_id` repeated.
+async fn levels(api: &Api, who: (&str, &str), kind: &str, ids: &[&str]) -> Vec<(String, String)> {
+    let mut q = vec![("resource_type", kind)];
+    q.extend(ids.iter().map(|id| ("resource_id", *id)));
+    let r = api
+        .client
+        .get(format!("{}/ajax-api/2.0/weir/permissions", api.url))
+        .query(&q)
+        .basic_auth(who.0, Some(who.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    v["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["resource_id"].as_str().unwrap().to_owned(),
+                p["permission"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// What the UI asks before drawing actions: who is signed in, and their effective level on a
+/// page of resources (explicit grants, else the default; admins MANAGE). With auth off, everyone
+/// may do everything and nothing is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_learns_who_is_signed_in_and_what_they_may_do() {
+    let server = start(None);
+    let api = Api {
+        client: Client::new(),
+        url: server.url.clone(),
+    };
+    const M: &str = "/api/2.0/mlflow";
+    const ALICE: (&str, &str) = ("alice", PW);
+    api.ok(
+        ADMIN,
+        Method::POST,
+        &format!("{M}/users/create"),
+        json!({"username": "alice", "password": PW}),
+    )
+    .await;
+    let shared = api
+        .ok(
+            ADMIN,
+            Method::POST,
+            &format!("{M}/experiments/create"),
+            json!({"name": "shared"}),
+        )
+        .await["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let own = api
+        .ok(
+            ALICE,
+            Method::POST,
+            &format!("{M}/experiments/create"),
+            json!({"name": "own"}),
+        )
+        .await["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.ok(
+        ADMIN,
+        Method::POST,
+        "/api/3.0/mlflow/users/permissions/grant",
+        json!({"username": "alice", "resource_type": "registered_model",
+               "resource_id": "m", "permission": "EDIT"}),
+    )
+    .await;
+
+    let s = api
+        .ok(ALICE, Method::GET, "/ajax-api/2.0/weir/session", json!({}))
+        .await;
+    assert_eq!(s["auth"], true);
+    assert_eq!(s["user"]["username"], "alice");
+    assert_eq!(s["user"]["is_admin"], false);
+    assert_eq!(s["default_permission"], "READ");
+    let s = api
+        .ok(ADMIN, Method::GET, "/api/2.0/weir/session", json!({}))
+        .await;
+    assert_eq!(s["user"]["is_admin"], true);
+    let (status, _) = api
+        .call(None, Method::GET, "/ajax-api/2.0/weir/session", json!({}))
+        .await;
+    assert_eq!(status, 401);
+
+    let want = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        levels(&api, ALICE, "experiment", &[&own, &shared, "424242"]).await,
+        want(&[(&own, "MANAGE"), (&shared, "READ"), ("424242", "READ")])
+    );
+    assert_eq!(
+        levels(&api, ALICE, "registered_model", &["m", "other"]).await,
+        want(&[("m", "EDIT"), ("other", "READ")])
+    );
+    assert_eq!(
+        levels(&api, ADMIN, "experiment", &[&own]).await,
+        want(&[(&own, "MANAGE")])
+    );
+    // Bad input: an unknown kind, too many ids.
+    let (status, body) = api
+        .call(
+            Some(ALICE),
+            Method::GET,
+            "/ajax-api/2.0/weir/permissions",
+            json!({"resource_type": "run", "resource_id": "1"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("INVALID_PARAMETER_VALUE"), "{body}");
+    let many: Vec<String> = (0..1001).map(|i| i.to_string()).collect();
+    let mut q = vec![("resource_type".to_owned(), "experiment".to_owned())];
+    q.extend(many.into_iter().map(|i| ("resource_id".to_owned(), i)));
+    let r = api
+        .client
+        .get(format!("{}/ajax-api/2.0/weir/permissions", api.url))
+        .query(&q)
+        .basic_auth(ALICE.0, Some(ALICE.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Authentication off.
+    let open = ServerProcess::start(&[], &[]);
+    let r: Value = Client::new()
+        .get(format!("{}/ajax-api/2.0/weir/session", open.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"auth": false}));
+    let r: Value = Client::new()
+        .get(format!(
+            "{}/ajax-api/2.0/weir/permissions?resource_type=experiment&resource_id=0",
+            open.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        json!({"permissions": [{"resource_id": "0", "permission": "MANAGE"}]})
+    );
+}

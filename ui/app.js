@@ -7,6 +7,8 @@ import * as experiment from './js/pages/experiment.js';
 import * as run from './js/pages/run.js';
 import * as compare from './js/pages/compare.js';
 import * as models from './js/pages/models.js';
+import * as admin from './js/pages/admin.js';
+import { session } from './js/session.js';
 
 const ROUTES = [
   [/^\/?$/, [], experiments.render, 'experiments'],
@@ -18,6 +20,9 @@ const ROUTES = [
   [/^\/models\/?$/, [], models.renderList, 'models'],
   [/^\/models\/([^/]+)\/?$/, ['name'], models.renderModel, 'models'],
   [/^\/models\/([^/]+)\/versions\/([^/]+)\/?$/, ['name', 'version'], models.renderVersion, 'models'],
+  [/^\/admin\/?$/, [], admin.renderUsers, 'admin'],
+  [/^\/admin\/users\/([^/]+)\/?$/, ['name'], admin.renderUser, 'admin'],
+  [/^\/account\/?$/, [], admin.renderAccount, 'account'],
 ];
 
 export function match(hash) {
@@ -44,7 +49,7 @@ document.querySelector('a.skip')?.addEventListener('click', (e) => {
 
 async function route() {
   const r = match(location.hash);
-  for (const a of document.querySelectorAll('.topnav a')) a.classList.toggle('active', a.dataset.nav === r.nav);
+  for (const a of document.querySelectorAll('.topnav a, .whoami')) a.classList.toggle('active', a.dataset.nav === r.nav);
   if (r.path === current.path && current.controller && current.controller.update) {
     current.controller.update(r.query);
     return;
@@ -67,5 +72,25 @@ async function route() {
   }
 }
 
+// Who is signed in (when the server has users): their name in the top bar, and the admin page
+// in the menu for admins. Pages ask the same session before drawing actions.
+async function showSession() {
+  let s;
+  try {
+    s = await session();
+  } catch (e) {
+    console.warn('session', e);
+    return;
+  }
+  if (!s.auth) return;
+  const nav = document.querySelector('.topnav');
+  if (s.user.is_admin && !nav.querySelector('[data-nav=admin]')) {
+    nav.append(h('a', { href: '#/admin', 'data-nav': 'admin' }, 'Admin'));
+  }
+  document.querySelector('.topbar').append(h('a', { class: 'whoami', href: '#/account', 'data-nav': 'account', title: 'Your account and tokens' },
+    h('span', { class: 'muted' }, 'Signed in as '), h('strong', null, s.user.username), s.user.is_admin ? h('span', { class: 'chip alias' }, 'admin') : null));
+}
+
 window.addEventListener('hashchange', route);
 route();
+showSession();

@@ -13,6 +13,7 @@ pub mod meta;
 pub mod registry;
 pub mod runs;
 pub mod serving;
+pub mod session;
 pub mod tokens;
 pub mod webhooks;
 

@@ -210,6 +210,8 @@ pub fn rule(method: &Method, path: &str, public_metrics: bool) -> (Rule, After) 
             "models/resolve" => on(ModelUri, Read),
             "registered-models/alias-history" => on(ModelName, Read),
             "served-models" => signed_in,
+            // The UI's view of the caller: their own identity and levels only.
+            "session" | "permissions" => signed_in,
             // Whose tokens: the caller's own, or anyone's for an admin (decided with the token's
             // owner in `auth::tokens`).
             "users/tokens/create" | "users/tokens/list" | "users/tokens/revoke" => signed_in,

@@ -16,11 +16,12 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backgrou
 if (!BASE) throw new Error('set UI_BASE_URL to the server under test (scripts/run-ui-tests.sh does)');
 fs.mkdirSync(SHOTS, { recursive: true });
 
-/** A fresh browser profile and page at 1366x768. */
-export async function launch({ colorScheme = 'light' } = {}) {
+/** A fresh browser profile and page at 1366x768; `httpCredentials` answers HTTP Basic prompts. */
+export async function launch({ colorScheme = 'light', httpCredentials } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weir-ui-chromium-'));
   const ctx = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1366, height: 768 }, colorScheme,
+    ...(httpCredentials ? { httpCredentials } : {}),
   });
   const page = ctx.pages()[0] || await ctx.newPage();
   page.setDefaultTimeout(Number(process.env.UI_TIMEOUT_MS || 20000));

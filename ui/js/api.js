@@ -56,6 +56,11 @@ export function mlflow(method, path, params) {
   return send(method, `/ajax-api/2.0/mlflow/${path}`, params);
 }
 
+/** MLflow 3's API under /ajax-api/3.0/mlflow/ (the basic-auth app's grants). */
+export function mlflow3(method, path, params) {
+  return send(method, `/ajax-api/3.0/mlflow/${path}`, params);
+}
+
 /** Weir's own endpoints under /ajax-api/2.0/weir/. */
 export function weir(method, path, params) {
   return send(method, `/ajax-api/2.0/weir/${path}`, params);

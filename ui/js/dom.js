@@ -80,11 +80,15 @@ export function chip(text, cls = '') {
   return h('span', { class: `chip ${cls}` }, text);
 }
 
-/** A modal dialog with a form. fields: [{name,label,value}]; onSubmit(values) may throw to show an error. */
+/** A modal dialog with a form. fields: [{name,label,value,type,options,required}]; onSubmit(values) may throw to show an error. */
 export function formDialog({ title, fields, submitLabel = 'Save', onSubmit, danger = false, message }) {
   const err = h('p', { class: 'dialog-error', role: 'alert', hidden: true });
+  // A field is a text input, a password (type: 'password') or a choice (options: [[value, label]]).
   const inputs = (fields || []).map((f) => h('label', { class: 'field' }, f.label,
-    h('input', { name: f.name, value: f.value || '', required: true, autocomplete: 'off', spellcheck: 'false' })));
+    f.options
+      ? h('select', { name: f.name }, f.options.map(([v, l]) => h('option', { value: v, selected: v === f.value }, l)))
+      : h('input', { name: f.name, type: f.type || 'text', value: f.value || '', required: f.required !== false,
+        autocomplete: f.type === 'password' ? 'new-password' : 'off', spellcheck: 'false' })));
   const cancel = h('button', { type: 'button', class: 'btn' }, 'Cancel');
   const submit = h('button', { type: 'submit', class: `btn ${danger ? 'danger' : 'primary'}` }, submitLabel);
   const form = h('form', { method: 'dialog' }, h('h2', null, title), message ? h('p', null, message) : null,

@@ -8,6 +8,7 @@ import { asNumber, escapeHtml, formatBytes, formatDuration, formatValue } from '
 import { differs } from '../../../ui/js/pages/compare.js';
 import { versionFilesSource } from '../../../ui/js/pages/models.js';
 import { toQuery } from '../../../ui/js/api.js';
+import { allows } from '../../../ui/js/session.js';
 
 test('extent ignores non-finite values', () => {
   assert.deepEqual(extent([3, NaN, -1, Infinity, 7]), [-1, 7]);
@@ -204,4 +205,16 @@ test('versionFilesSource reads the model version source', () => {
   assert.deepEqual(versionFilesSource({ source: 'runs:/abc/model' }), { kind: 'run', runId: 'abc', path: 'model' });
   assert.deepEqual(versionFilesSource({ source: 'mlflow-artifacts:/1/0123456789abcdef0123456789abcdef/artifacts/model' }), { kind: 'run', runId: '0123456789abcdef0123456789abcdef', path: 'model' });
   assert.equal(versionFilesSource({ source: 's3://bucket/x' }), null);
+});
+
+test('allows: levels as the server orders them', () => {
+  assert.equal(allows('MANAGE', 'delete'), true);
+  assert.equal(allows('EDIT', 'update'), true);
+  assert.equal(allows('EDIT', 'delete'), false);
+  assert.equal(allows('USE', 'read'), true);
+  assert.equal(allows('READ', 'update'), false);
+  assert.equal(allows('NO_PERMISSIONS', 'read'), false);
+  assert.equal(allows('DENY', 'read'), false);
+  assert.equal(allows(undefined, 'read'), false);
+  assert.equal(allows('MANAGE', 'nonsense'), false);
 });

@@ -1,6 +1,7 @@
 // Experiments list: search by name, create, rename, delete and restore.
 import { h, loading, errorBox, empty, pageHeader, formDialog } from '../dom.js';
 import { mlflow } from '../api.js';
+import { allows, permissionsFor } from '../session.js';
 import { formatTime } from '../lib/format.js';
 import { buildQuery, quoteString } from '../lib/filter.js';
 
@@ -48,6 +49,14 @@ export async function render(view, _params, query) {
       if (mine === gen) body.replaceChildren(errorBox(e, 'Could not load experiments'));
       return;
     }
+    // Only the actions the caller's level allows (rename: EDIT; delete and restore: MANAGE).
+    let levels;
+    try {
+      levels = await permissionsFor('experiment', exps.map((x) => x.experiment_id));
+    } catch (e) {
+      if (mine === gen) body.replaceChildren(errorBox(e, 'Could not load your permissions'));
+      return;
+    }
     if (mine !== gen) return;
     if (!exps.length) {
       body.replaceChildren(empty(state.q ? `No experiment's name contains “${state.q}”.` : 'No experiments yet. Create one, or log a run with the mlflow client.'));
@@ -55,13 +64,16 @@ export async function render(view, _params, query) {
     }
     const row = (x) => {
       const deleted = x.lifecycle_stage === 'deleted';
+      const level = levels.get(String(x.experiment_id));
+      const mayEdit = allows(level, 'update');
+      const mayDelete = allows(level, 'delete');
       const actions = deleted
-        ? [h('button', { type: 'button', class: 'btn small', onclick: () => act(() => mlflow('POST', 'experiments/restore', { experiment_id: x.experiment_id })) }, 'Restore')]
-        : [h('button', { type: 'button', class: 'btn small', onclick: () => formDialog({
+        ? [mayDelete && h('button', { type: 'button', class: 'btn small', onclick: () => act(() => mlflow('POST', 'experiments/restore', { experiment_id: x.experiment_id })) }, 'Restore')]
+        : [mayEdit && h('button', { type: 'button', class: 'btn small', onclick: () => formDialog({
             title: 'Rename experiment', fields: [{ name: 'name', label: 'New name', value: x.name }], submitLabel: 'Rename',
             onSubmit: async ({ name }) => { await mlflow('POST', 'experiments/update', { experiment_id: x.experiment_id, new_name: name.trim() }); load(); },
           }) }, 'Rename'),
-          h('button', { type: 'button', class: 'btn small danger', onclick: () => formDialog({
+          mayDelete && h('button', { type: 'button', class: 'btn small danger', onclick: () => formDialog({
             title: 'Delete experiment', message: `Delete “${x.name}” and hide its runs? You can restore it later from the Deleted list.`,
             submitLabel: 'Delete', danger: true,
             onSubmit: async () => { await mlflow('POST', 'experiments/delete', { experiment_id: x.experiment_id }); load(); },
@@ -71,7 +83,7 @@ export async function render(view, _params, query) {
         h('td', { class: 'num' }, x.experiment_id),
         h('td', null, formatTime(x.creation_time)),
         h('td', null, formatTime(x.last_update_time)),
-        h('td', { class: 'actions' }, actions));
+        h('td', { class: 'actions' }, actions.some(Boolean) ? actions : h('span', { class: 'muted small', title: `Your permission here: ${level || 'unknown'}` }, level === 'READ' ? 'read only' : '')));
     };
     body.replaceChildren(h('table', { class: 'data experiments' },
       h('thead', null, h('tr', null, ['Name', 'ID', 'Created', 'Last modified', ''].map((t) => h('th', { scope: 'col' }, t)))),

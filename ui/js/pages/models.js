@@ -1,6 +1,7 @@
 // Model registry: registered models, one model's versions, one version, and what is served.
 import { h, loading, errorBox, empty, pageHeader, kvTable, section, chip } from '../dom.js';
 import { mlflow, weir, modelVersionArtifactUrl, servedModels } from '../api.js';
+import { isAdmin } from '../session.js';
 import { artifactBrowser } from '../artifacts.js';
 import { formatTime } from '../lib/format.js';
 import { buildQuery, quoteString } from '../lib/filter.js';
@@ -176,8 +177,9 @@ export async function renderModel(view, { name }) {
       ])),
       section('Served', servedPanel(name))),
     section(`Versions (${versions.length})`, h('div', { class: 'scroll-x' }, table)),
-    section('Webhooks', webhooksPanel(name)),
   );
+  // Webhooks are the admins' (they reach outside the cluster), as in MLflow.
+  isAdmin().then((yes) => { if (yes) view.append(section('Webhooks', webhooksPanel(name))); }).catch(() => {});
   servedModels().then((list) => {
     for (const m of list.filter((x) => x.name === name)) {
       const td = servedCell.get(String(m.version));
