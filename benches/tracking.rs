@@ -138,7 +138,7 @@ fn search(c: &mut Criterion) {
         view: ViewType::ActiveOnly,
         order_by: vec![parse_order_by(order).expect("order_by")],
         max_results: 100,
-        offset: 0,
+        cursor: Default::default(),
     };
     let cases = [
         (

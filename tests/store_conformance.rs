@@ -685,3 +685,253 @@ async fn concurrent_migrations_on_postgres() {
     b.close().await;
     common::drop_pg_database(&db).await;
 }
+
+/// MLflow's run order, computed here independently of SQL: each term puts numbers (by value),
+/// then NaN, then missing values; ties broken by newest start, then run id.
+#[derive(Clone)]
+struct Oracle {
+    name: String,
+    id: String,
+    start: i64,
+    accuracy: Option<f64>,
+    depth: Option<String>,
+    team: Option<String>,
+}
+
+/// Which runs a filter keeps, as the oracle decides it.
+type Keep = fn(&Oracle) -> bool;
+
+fn oracle_order(runs: &[Oracle], order: &[&str]) -> Vec<String> {
+    use std::cmp::Ordering;
+    fn num(a: Option<f64>, b: Option<f64>, asc: bool) -> Ordering {
+        let rank = |v: Option<f64>| match v {
+            None => 2,
+            Some(x) if x.is_nan() => 1,
+            Some(_) => 0,
+        };
+        match rank(a).cmp(&rank(b)) {
+            Ordering::Equal if rank(a) == 0 => {
+                let o = a.unwrap().partial_cmp(&b.unwrap()).unwrap();
+                if asc {
+                    o
+                } else {
+                    o.reverse()
+                }
+            }
+            o => o,
+        }
+    }
+    fn text(a: &Option<String>, b: &Option<String>, asc: bool) -> Ordering {
+        match (a, b) {
+            (Some(x), Some(y)) => {
+                let o = x.as_bytes().cmp(y.as_bytes());
+                if asc {
+                    o
+                } else {
+                    o.reverse()
+                }
+            }
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+    }
+    let mut v = runs.to_vec();
+    v.sort_by(|a, b| {
+        for term in order {
+            let (field, dir) = term.split_once(' ').unwrap();
+            let asc = dir == "ASC";
+            let o = match field {
+                "metrics.accuracy" => num(a.accuracy, b.accuracy, asc),
+                "params.depth" => text(&a.depth, &b.depth, asc),
+                "tags.team" => text(&a.team, &b.team, asc),
+                "attributes.start_time" => {
+                    let o = a.start.cmp(&b.start);
+                    if asc {
+                        o
+                    } else {
+                        o.reverse()
+                    }
+                }
+                other => panic!("oracle: {other}"),
+            };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        let by_start = if order.iter().any(|t| t.starts_with("attributes.start_time")) {
+            Ordering::Equal
+        } else {
+            b.start.cmp(&a.start)
+        };
+        by_start.then_with(|| a.id.cmp(&b.id))
+    });
+    v.into_iter().map(|r| r.name).collect()
+}
+
+/// Searches ordered by metrics, params and tags (read segment by segment) and every page
+/// (keyset or position tokens, and MLflow's bare offset tokens) give exactly MLflow's order,
+/// ties, NaN, infinities and missing values included.
+#[tokio::test]
+async fn search_order_and_pages_match_mlflows_rules() {
+    for (backend, t) in TestStore::all().await {
+        let tr = tracking(&t);
+        tr.ensure_default_experiment().await.unwrap();
+        let exp = tr.create_experiment("oracle", None, &[]).await.unwrap();
+        let values = [
+            Some(0.5),
+            Some(0.25),
+            Some(f64::NAN),
+            None,
+            Some(0.75),
+            Some(f64::INFINITY),
+            Some(0.5),
+            Some(f64::NEG_INFINITY),
+            Some(-1.0),
+            None,
+            Some(0.0),
+        ];
+        let mut runs = Vec::new();
+        for i in 0..120usize {
+            let start = 10_000 + (i as i64 / 3); // three runs share each start time
+            let name = format!("o{i:03}");
+            let r = tr
+                .create_run(Some(&exp), Some("u"), Some(&name), Some(start), vec![])
+                .await
+                .unwrap();
+            let accuracy = values[(i * 7) % values.len()];
+            let depth = (i % 5 != 0).then(|| ((i * 3) % 11).to_string());
+            let team = (i % 4 != 1).then(|| ["a", "b", "ab"][i % 3].to_owned());
+            tr.log_batch(
+                &r.info.run_id,
+                accuracy
+                    .map(|v| vec![metric("accuracy", v, 0, 1)])
+                    .unwrap_or_default(),
+                depth.iter().map(|d| KeyValue::new("depth", d)).collect(),
+                team.iter().map(|x| KeyValue::new("team", x)).collect(),
+            )
+            .await
+            .unwrap();
+            runs.push(Oracle {
+                name,
+                id: r.info.run_id,
+                start,
+                accuracy,
+                depth,
+                team,
+            });
+        }
+        let orders: [&[&str]; 9] = [
+            &[],
+            &["metrics.accuracy DESC"],
+            &["metrics.accuracy ASC"],
+            &["params.depth ASC"],
+            &["params.depth DESC"],
+            &["tags.team DESC"],
+            &["metrics.accuracy DESC", "params.depth ASC"],
+            &["params.depth DESC", "tags.team ASC"],
+            &["attributes.start_time ASC"],
+        ];
+        let filters: [(&str, Keep); 5] = [
+            ("", |_| true),
+            ("metrics.accuracy > 0.2", |r| {
+                r.accuracy.is_some_and(|v| !v.is_nan() && v > 0.2)
+            }),
+            ("params.depth != '3'", |r| {
+                r.depth.as_deref().is_some_and(|d| d != "3")
+            }),
+            // Few matches: SQLite starts from the tags index (`IN (SELECT ...)`).
+            ("tags.team = 'ab'", |r| r.team.as_deref() == Some("ab")),
+            ("tags.team LIKE 'a%' AND metrics.accuracy >= 0", |r| {
+                r.team.as_deref().is_some_and(|t| t.starts_with('a'))
+                    && r.accuracy.is_some_and(|v| v >= 0.0)
+            }),
+        ];
+        let names = |p: &Page<Run>| {
+            p.items
+                .iter()
+                .map(|r| r.info.run_name.clone())
+                .collect::<Vec<_>>()
+        };
+        for order in orders {
+            for (filter, keep) in &filters {
+                let kept: Vec<Oracle> = runs.iter().filter(|r| keep(r)).cloned().collect();
+                let want = oracle_order(&kept, order);
+                let whole = tr
+                    .search_runs(
+                        std::slice::from_ref(&exp),
+                        ViewType::ActiveOnly,
+                        &req(Some(filter), order.iter(), Some(1000), None),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(names(&whole), want, "{backend}: {filter:?} {order:?}");
+                for size in [1, 7, 50] {
+                    let mut seen = Vec::new();
+                    let mut token: Option<String> = None;
+                    loop {
+                        let p = tr
+                            .search_runs(
+                                std::slice::from_ref(&exp),
+                                ViewType::ActiveOnly,
+                                &req(Some(filter), order.iter(), Some(size), token.as_deref()),
+                            )
+                            .await
+                            .unwrap();
+                        assert!(p.items.len() as i64 <= size);
+                        seen.extend(names(&p));
+                        match p.next_page_token {
+                            Some(t) => token = Some(t),
+                            None => break,
+                        }
+                        assert!(seen.len() <= want.len(), "{backend}: runaway paging");
+                    }
+                    assert_eq!(seen, want, "{backend}: {filter:?} {order:?} by {size}");
+                }
+                // MLflow's own token shape, {"offset": N}, lands on the same rows.
+                for offset in [0usize, 1, 13, 40, 95, want.len()] {
+                    let token = weir::search::encode_page_token(offset as u64);
+                    let p = tr
+                        .search_runs(
+                            std::slice::from_ref(&exp),
+                            ViewType::ActiveOnly,
+                            &req(Some(filter), order.iter(), Some(10), Some(&token)),
+                        )
+                        .await
+                        .unwrap();
+                    let end = (offset + 10).min(want.len());
+                    assert_eq!(
+                        names(&p),
+                        want[offset.min(want.len())..end],
+                        "{backend}: {filter:?} {order:?} from offset {offset}"
+                    );
+                }
+            }
+        }
+        // A token that names no part of this search is refused in MLflow's shape.
+        use base64::Engine;
+        let bad = base64::engine::general_purpose::STANDARD
+            .encode(r#"{"offset": 5, "segment": 7, "segment_offset": 0}"#);
+        let e = tr
+            .search_runs(
+                std::slice::from_ref(&exp),
+                ViewType::ActiveOnly,
+                &req(None, ["metrics.accuracy DESC"], Some(5), Some(&bad)),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, weir::error::ErrorCode::InvalidParameterValue);
+        let bad = base64::engine::general_purpose::STANDARD
+            .encode(r#"{"offset": 5, "segment": 0, "after": [1, "x"]}"#);
+        let e = tr
+            .search_runs(
+                std::slice::from_ref(&exp),
+                ViewType::ActiveOnly,
+                &req(None, ["metrics.accuracy DESC"], Some(5), Some(&bad)),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, weir::error::ErrorCode::InvalidParameterValue);
+        t.cleanup().await;
+    }
+}

@@ -428,6 +428,54 @@ pub fn order_for(schema: &Schema, terms: &[String]) -> Result<Vec<OrderBy>> {
     Ok(order)
 }
 
+/// Where the next page of a search starts. MLflow's tokens hold `{"offset": N}`; run searches
+/// add where Weir's plan stands, so a deep page need not walk every earlier row: the `segment`
+/// of the plan the page starts in (rows with the ordered key, then NaN, then without it), the
+/// position in that segment, and the sort key of the last row returned (`after`, for keyset
+/// paging). A token is the client's input: every field is checked where it is used.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Cursor {
+    pub offset: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_offset: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Vec<serde_json::Value>>,
+}
+
+impl Cursor {
+    /// The token for this cursor (MLflow's shape when it holds only an offset).
+    pub fn encode(&self) -> String {
+        if self.segment.is_none() && self.after.is_none() && self.segment_offset.is_none() {
+            return encode_page_token(self.offset);
+        }
+        let json = serde_json::to_string(self).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(json)
+    }
+
+    /// Decode a page token (absent or empty: the first page).
+    pub fn decode(token: Option<&str>) -> Result<Cursor> {
+        let offset = decode_page_token(token)?;
+        let Some(t) = token.filter(|t| !t.is_empty()) else {
+            return Ok(Cursor::default());
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(t.trim())
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(t.trim()))
+            .map_err(|_| Error::invalid("Invalid page token, could not base64-decode"))?;
+        let mut c: Cursor = serde_json::from_slice(&bytes)
+            .map_err(|_| Error::invalid("Invalid page token, its fields are malformed"))?;
+        c.offset = offset;
+        if c.after.as_ref().is_some_and(|a| a.len() > 8) {
+            return Err(Error::invalid(
+                "Invalid page token, its sort key is malformed",
+            ));
+        }
+        Ok(c)
+    }
+}
+
 /// Opaque page tokens: base64 of `{"offset": N}`, as MLflow's.
 pub fn encode_page_token(offset: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{{\"offset\": {offset}}}"))

@@ -24,6 +24,8 @@ pub(super) struct Sql {
     pub text: String,
     pub args: Vec<Arg>,
     pub dialect: Dialect,
+    /// The address of the comparison compiled as `id IN (SELECT ...)` (see [`Search::drive`]).
+    drive: Option<usize>,
 }
 
 impl Sql {
@@ -32,6 +34,7 @@ impl Sql {
             text: String::with_capacity(512),
             args: Vec::new(),
             dialect,
+            drive: None,
         }
     }
 
@@ -126,6 +129,37 @@ impl Sql {
         } else {
             self.str_list(ids)
         }
+    }
+
+    /// Rows after a sort key, for keyset paging: `(c0, c1, ...) > (v0, v1, ...)` in the order's
+    /// directions (`true`: ascending), with a plain bound on `c0` an index can start from.
+    /// The columns must not be NULL.
+    pub fn keyset(&mut self, columns: &[(&str, bool)], key: &[Arg]) -> &mut Self {
+        let pairs: Vec<_> = columns.iter().zip(key).collect();
+        let Some(((c0, asc0), v0)) = pairs.first() else {
+            return self.push("1 = 1");
+        };
+        self.push(c0)
+            .push(if *asc0 { " >= " } else { " <= " })
+            .arg((*v0).clone())
+            .push(" AND ");
+        for (i, ((c, asc), v)) in pairs.iter().enumerate() {
+            self.push("(")
+                .push(c)
+                .push(if *asc { " > " } else { " < " })
+                .arg((*v).clone());
+            if i + 1 < pairs.len() {
+                self.push(" OR (")
+                    .push(c)
+                    .push(" = ")
+                    .arg((*v).clone())
+                    .push(" AND ");
+            }
+        }
+        for i in 0..pairs.len() {
+            self.push(if i + 1 < pairs.len() { "))" } else { ")" });
+        }
+        self
     }
 
     /// The statement, ready to run.
@@ -355,14 +389,49 @@ pub(super) struct Search<'a> {
     pub offset: i64,
     /// A condition every metric comparison adds over its row `kv` (logged models' `datasets`).
     pub metric_scope: Option<&'a dyn Fn(&mut Sql)>,
+    /// Read only one [`Segment`] of a search whose first order term is a metric, param or tag.
+    pub segment: Option<Segment>,
+    /// A selective param or tag comparison of the filter (one of its own), written as
+    /// `id IN (SELECT ...)` so SQLite starts from its `(key, value)` index instead of testing
+    /// every row with `EXISTS`; the caller knows it matches few rows.
+    pub drive: Option<&'a Comparison>,
+}
+
+/// A search ordered first by a metric, param or tag reads its rows in consecutive segments, as
+/// MLflow orders them: rows with a value (ordered by it), rows whose metric is NaN, rows without
+/// the key. Each segment is a query an index can drive in order and stop early (the
+/// `(key, value)` index walked in the order's direction), where one query ordering by "missing
+/// last" must sort every row first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Segment {
+    /// Rows with the key (and, for metrics, a number): the leading side row is `s0`.
+    Present,
+    /// Rows whose metric is NaN (`s0`).
+    NaN,
+    /// Rows without the key.
+    Missing,
+}
+
+impl Segment {
+    /// The segments of a search ordered first by `entity`, in MLflow's order.
+    pub fn plan(entity: Entity) -> &'static [Segment] {
+        match entity {
+            Entity::Metric => &[Segment::Present, Segment::NaN, Segment::Missing],
+            _ => &[Segment::Present, Segment::Missing],
+        }
+    }
 }
 
 impl Sql {
     /// `SELECT <columns> FROM <table> <order joins> WHERE <scope> [AND <filter>] ORDER BY ...
     /// LIMIT <page + 1> OFFSET <offset>`, every value bound.
     pub fn search(dialect: Dialect, q: &Search<'_>) -> Result<Sql> {
+        if let Some(segment) = q.segment {
+            return Sql::search_segment(dialect, q, segment);
+        }
         let t = q.target;
         let mut s = Sql::new(dialect);
+        s.drive = q.drive.map(|c| c as *const Comparison as usize);
         let mut joins = String::new();
         let mut order = s.order_terms(&mut joins, q.order_by, t)?;
         order.extend(q.tie_break.iter().cloned());
@@ -385,6 +454,84 @@ impl Sql {
 }
 
 impl Sql {
+    /// One [`Segment`] of a search whose first order term is a metric, param or tag. `Present`
+    /// and `NaN` start from the side table (`s0`, joined to the row) and also select `s0.value`;
+    /// placeholders appear in the order their arguments are pushed (SQLite numbers them so).
+    fn search_segment(dialect: Dialect, q: &Search<'_>, segment: Segment) -> Result<Sql> {
+        let t = q.target;
+        let lead = q
+            .order_by
+            .first()
+            .ok_or_else(|| Error::internal("segmented search", "no order term"))?;
+        let side = t
+            .side(lead.entity)
+            .filter(|s| s.unique && s.entity != Entity::Dataset)
+            .ok_or_else(|| Error::invalid(format!("Invalid order_by entity for '{}'", lead.key)))?;
+        let metric = lead.entity == Entity::Metric;
+        let cond = side.join.replace("{j}", "s0");
+        let mut s = Sql::new(dialect);
+        s.drive = q.drive.map(|c| c as *const Comparison as usize);
+        let mut joins = String::new();
+        let mut order = Vec::new();
+        s.push("SELECT ").push(t.columns);
+        if segment == Segment::Missing {
+            let rest = s.order_terms(&mut joins, &q.order_by[1..], t)?;
+            s.push(" FROM ")
+                .push(t.table)
+                .push(" ")
+                .push(t.alias)
+                .push(&joins)
+                .push(" WHERE NOT EXISTS (SELECT 1 FROM ")
+                .push(side.table)
+                .push(" s0 WHERE ")
+                .push(&cond)
+                .push(" AND s0.key = ")
+                .str(&lead.key)
+                .push(") AND ");
+            order.extend(rest);
+        } else {
+            // SQLite's planner would start from the row table and sort all of it; CROSS JOIN
+            // makes it walk the side table's (key, value) index instead, in order.
+            s.push(", s0.value FROM ")
+                .push(side.table)
+                .push(match dialect {
+                    Dialect::Sqlite if q.drive.is_none() => " s0 CROSS JOIN ",
+                    _ => " s0 JOIN ",
+                })
+                .push(t.table)
+                .push(" ")
+                .push(t.alias)
+                .push(" ON ")
+                .push(&cond)
+                .push(" AND s0.key = ")
+                .str(&lead.key);
+            if metric {
+                s.push(if segment == Segment::NaN {
+                    " AND s0.is_nan = 1"
+                } else {
+                    " AND s0.is_nan = 0"
+                });
+            }
+            let rest = s.order_terms(&mut joins, &q.order_by[1..], t)?;
+            s.push(&joins).push(" WHERE ");
+            if segment == Segment::Present {
+                order.push(format!(
+                    "s0.value {}",
+                    if lead.ascending { "ASC" } else { "DESC" }
+                ));
+            }
+            order.extend(rest);
+        }
+        order.extend(q.tie_break.iter().cloned());
+        (q.scope)(&mut s);
+        if let Some(f) = q.filter {
+            s.push(" AND ");
+            s.filter(t, f, q.metric_scope)?;
+        }
+        s.order_and_page(&order, q.max_results, q.offset);
+        Ok(s)
+    }
+
     /// Compile a filter expression, each metric comparison also meeting `metric_scope`.
     pub fn filter(
         &mut self,
@@ -441,6 +588,22 @@ impl Sql {
                 let side = t.side(c.entity).ok_or_else(unsupported)?;
                 let (table, cond) = (side.table, side.join.replace("{j}", "kv"));
                 let cond = cond.as_str();
+                if self.drive == Some(c as *const Comparison as usize) {
+                    // `kv.run_uuid = r.run_uuid` → `r.run_uuid IN (SELECT kv.run_uuid ...)`.
+                    if let Some((inner, outer)) = cond.split_once(" = ") {
+                        self.push(outer)
+                            .push(" IN (SELECT ")
+                            .push(inner)
+                            .push(" FROM ")
+                            .push(table)
+                            .push(" kv WHERE kv.key = ")
+                            .str(&c.key)
+                            .push(" AND ");
+                        self.text_cmp("kv.value", c.op, &c.value)?;
+                        self.push(")");
+                        return Ok(());
+                    }
+                }
                 if c.entity == Entity::Tag && t.ne_includes_missing && c.op == Op::Ne {
                     let eq = Comparison {
                         op: Op::Eq,

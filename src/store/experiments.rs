@@ -197,6 +197,8 @@ impl ExperimentStore for SqlStore {
                 max_results: q.max_results,
                 offset: q.offset,
                 metric_scope: None,
+                segment: None,
+                drive: None,
             },
         )?;
         let rows = full.query().fetch_all(&self.reader).await?;

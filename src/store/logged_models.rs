@@ -342,6 +342,8 @@ impl LoggedModelStore for SqlStore {
                 } else {
                     Some(&on_datasets)
                 },
+                segment: None,
+                drive: None,
             },
         )?;
         let rows = s.query().fetch_all(&self.reader).await?;

@@ -17,6 +17,7 @@ mod migrate;
 pub mod mlflow_auth;
 mod models;
 mod registry;
+mod run_search;
 mod runs;
 mod versions;
 mod webhooks;
@@ -85,7 +86,8 @@ pub struct RunSearch {
     pub view: ViewType,
     pub order_by: Vec<OrderBy>,
     pub max_results: i64,
-    pub offset: i64,
+    /// Where the page starts (from the page token).
+    pub cursor: crate::search::Cursor,
 }
 
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::builder::{Search, SearchTarget, Side, Sql};
+use super::builder::{SearchTarget, Side, Sql};
 use super::experiments::experiment_not_found;
 use super::writer;
 use super::*;
@@ -16,7 +16,7 @@ const RUN_COLUMNS: &str =
     "r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, r.start_time, \
                            r.end_time, r.lifecycle_stage, r.artifact_uri";
 
-fn run_info_from_row(r: &AnyRow) -> Result<RunInfo> {
+pub(super) fn run_info_from_row(r: &AnyRow) -> Result<RunInfo> {
     let id: String = r.try_get(0)?;
     Ok(RunInfo {
         run_uuid: id.clone(),
@@ -504,43 +504,9 @@ impl RunStore for SqlStore {
                 next_page_token: None,
             });
         }
-        // Tie-breaks, as MLflow's: newest start first, then run id.
-        let mut tie_break = Vec::new();
-        if !q
-            .order_by
-            .iter()
-            .any(|o| o.entity == Entity::Attribute && o.key == "start_time")
-        {
-            tie_break.push("r.start_time DESC".into());
-        }
-        tie_break.push("r.run_uuid ASC".into());
-        let stages: Vec<String> = q.view.stages().iter().map(|s| s.to_string()).collect();
-        let full = Sql::search(
-            self.dialect,
-            &Search {
-                target: &TARGET,
-                scope: &|s: &mut Sql| {
-                    s.push("r.experiment_id IN ")
-                        .i64_list(&q.experiment_ids)
-                        .push(" AND r.lifecycle_stage IN ")
-                        .str_list(&stages);
-                },
-                filter: q.filter.as_ref(),
-                order_by: &q.order_by,
-                tie_break,
-                max_results: q.max_results,
-                offset: q.offset,
-                metric_scope: None,
-            },
-        )?;
-        let rows = full.query().fetch_all(&self.reader).await?;
-        let infos: Vec<RunInfo> = rows.iter().map(run_info_from_row).collect::<Result<_>>()?;
-        let Page {
-            items,
-            next_page_token,
-        } = page(infos, q.max_results, q.offset);
+        let (infos, next_page_token) = self.search_run_page(q).await?;
         Ok(Page {
-            items: self.hydrate_runs(items).await?,
+            items: self.hydrate_runs(infos).await?,
             next_page_token,
         })
     }

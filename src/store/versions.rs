@@ -225,6 +225,8 @@ impl VersionStore for SqlStore {
                 max_results: q.max_results,
                 offset: q.offset,
                 metric_scope: None,
+                segment: None,
+                drive: None,
             },
         )?;
         let rows = s.query().fetch_all(&self.reader).await?;

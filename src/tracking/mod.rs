@@ -317,7 +317,7 @@ impl Tracking {
             view,
             order_by: search::order_for(&fields::RUNS, &req.order_by)?,
             max_results,
-            offset: search::decode_page_token(req.page_token.as_deref())? as i64,
+            cursor: search::Cursor::decode(req.page_token.as_deref())?,
         };
         self.store.search_runs(&q).await
     }
