@@ -247,7 +247,10 @@ mod tests {
             );
         }
         let mysql = SourceUri::parse("mysql+pymysql://u@h/db").unwrap_err();
-        assert!(mysql.to_string().contains("MySQL is not supported"), "{mysql}");
+        assert!(
+            mysql.to_string().contains("MySQL is not supported"),
+            "{mysql}"
+        );
         assert!(SourceUri::parse("sqlite://").is_err());
         assert!(SourceUri::parse("mlflow.db").is_err());
         assert!(SourceUri::parse("http://x").is_err());

@@ -28,9 +28,7 @@ impl Schema {
     }
 
     pub fn has_column(&self, table: &str, column: &str) -> bool {
-        self.tables
-            .get(table)
-            .is_some_and(|c| c.contains(column))
+        self.tables.get(table).is_some_and(|c| c.contains(column))
     }
 
     /// `column` when `table` has it (newer MLflow), else `default`.
@@ -95,9 +93,7 @@ impl Source {
             }
             SourceUri::Postgres(url) => {
                 let opts: PgConnectOptions = url.parse()?;
-                Conn::Postgres(
-                    PgConnection::connect_with(&opts.disable_statement_logging()).await?,
-                )
+                Conn::Postgres(PgConnection::connect_with(&opts.disable_statement_logging()).await?)
             }
         };
         let mut source = Source {
@@ -228,7 +224,8 @@ impl Source {
     }
 
     /// Stream the rows of `copy`'s SELECT into batches of `batch_size` and write each to
-    /// `target` in its own transaction. Memory stays bounded by one batch. Returns the rows read.
+    /// `target` in its own transaction. Reading the next batch overlaps writing the last one;
+    /// at most two batches wait in between, so memory stays bounded. Returns the rows copied.
     pub async fn copy_into(
         &mut self,
         copy: &TableCopy,
@@ -237,31 +234,52 @@ impl Source {
         progress: &mut Progress,
     ) -> anyhow::Result<u64> {
         let sql = (copy.select)(&self.schema);
-        let mut batch = Batch::new(copy.columns, batch_size);
-        let mut total = 0u64;
-        macro_rules! pump {
-            ($conn:expr) => {{
-                let mut rows = sqlx::query(&sql).fetch(&mut *$conn);
-                while let Some(row) = rows
-                    .try_next()
-                    .await
-                    .with_context(|| format!("reading MLflow's rows for {}", copy.target))?
-                {
-                    batch.push_row(&row)?;
-                    if batch.len() >= batch_size {
-                        total += target.write(copy, &mut batch).await?;
-                        progress.tick(total);
+        let (full, mut batches) = tokio::sync::mpsc::channel::<Batch>(2);
+        let conn = &mut self.conn;
+        let read = async move {
+            let mut batch = Batch::new(copy.columns, batch_size);
+            macro_rules! pump {
+                ($conn:expr) => {{
+                    let mut rows = sqlx::query(&sql).fetch(&mut *$conn);
+                    while let Some(row) = rows
+                        .try_next()
+                        .await
+                        .with_context(|| format!("reading MLflow's rows for {}", copy.target))?
+                    {
+                        batch.push_row(&row)?;
+                        if batch.len() >= batch_size {
+                            let next = Batch::new(copy.columns, batch_size);
+                            if full
+                                .send(std::mem::replace(&mut batch, next))
+                                .await
+                                .is_err()
+                            {
+                                // The writer stopped; its error is the one to report.
+                                return Ok(());
+                            }
+                        }
                     }
-                }
-            }};
-        }
-        match &mut self.conn {
-            Conn::Sqlite(c) => pump!(c),
-            Conn::Postgres(c) => pump!(c),
-        }
-        if batch.len() > 0 {
-            total += target.write(copy, &mut batch).await?;
-        }
+                }};
+            }
+            match conn {
+                Conn::Sqlite(c) => pump!(c),
+                Conn::Postgres(c) => pump!(c),
+            }
+            if batch.len() > 0 {
+                // A failed send means the writer stopped with an error, reported below.
+                let _ = full.send(batch).await;
+            }
+            anyhow::Ok(())
+        };
+        let write = async move {
+            let mut total = 0u64;
+            while let Some(mut batch) = batches.recv().await {
+                total += target.write(copy, &mut batch).await?;
+                progress.tick(total);
+            }
+            anyhow::Ok(total)
+        };
+        let ((), total) = tokio::try_join!(read, write)?;
         Ok(total)
     }
 

@@ -164,7 +164,11 @@ async fn write_sqlite(
     let per_statement = SQLITE_ROWS_PER_STATEMENT.min(SQLITE_MAX_PARAMS / width);
     let n = batch.len();
     let row = format!("({})", vec!["?"; width].join(", "));
-    let head = format!("INSERT INTO {} ({}) VALUES ", copy.target, column_list(copy));
+    let head = format!(
+        "INSERT INTO {} ({}) VALUES ",
+        copy.target,
+        column_list(copy)
+    );
     let statement = |rows: usize| {
         let mut s = String::with_capacity(head.len() + rows * (row.len() + 2) + 24);
         s.push_str(&head);
