@@ -1,6 +1,6 @@
 //! The binary's roles, wired from the command line: `weir server`, `weir models serve`,
-//! `weir db upgrade`, `weir db import` and `weir auth import`. Each builds its state and router from its arguments; [`listen`] binds,
-//! serves and shuts down the same way for both servers.
+//! `weir db upgrade`, `weir db import` and `weir auth import`. Each builds its state and router
+//! from its arguments; [`listen`] binds, serves and shuts down the same way for both servers.
 
 pub mod auth;
 pub mod db;

@@ -76,6 +76,16 @@ impl SourceUri {
     }
 }
 
+/// Whether two URIs name one database (a SQLite file under two spellings included).
+fn same_database(a: &SourceUri, b: &SourceUri) -> bool {
+    match (a, b) {
+        (SourceUri::Sqlite(a), SourceUri::Sqlite(b)) => {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+        }
+        _ => a == b,
+    }
+}
+
 /// Logs a table's progress every few seconds.
 pub struct Progress {
     table: &'static str,
@@ -152,6 +162,12 @@ impl std::fmt::Display for Summary {
 pub async fn import(from: &str, to: &str, opts: &ImportOptions) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let uri = SourceUri::parse(from)?;
+    if SourceUri::parse(to).is_ok_and(|t| same_database(&t, &uri)) {
+        anyhow::bail!(
+            "--from and --backend-store-uri name the same database: Weir's store must be another one \
+             (is MLFLOW_BACKEND_STORE_URI still set to MLflow's?)"
+        );
+    }
     let mut source = Source::open(&uri)
         .await
         .context("opening MLflow's database")?;
@@ -254,6 +270,15 @@ mod tests {
         assert!(SourceUri::parse("sqlite://").is_err());
         assert!(SourceUri::parse("mlflow.db").is_err());
         assert!(SourceUri::parse("http://x").is_err());
+        let pg = SourceUri::parse("postgresql+psycopg2://u@h/db").unwrap();
+        assert!(same_database(
+            &pg,
+            &SourceUri::parse("postgresql://u@h/db").unwrap()
+        ));
+        assert!(!same_database(
+            &pg,
+            &SourceUri::parse("postgresql://u@h/other").unwrap()
+        ));
     }
 
     #[test]
