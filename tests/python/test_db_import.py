@@ -275,5 +275,8 @@ def test_import_refuses_what_is_not_an_mlflow_database(tmp_path):
     out = weir_import(f"sqlite:///{tmp_path / 'missing.db'}", f"sqlite:///{tmp_path / 't.db'}",
                       check=False)
     assert out.returncode != 0 and "no such file" in out.stderr, out.stderr
+    # MLFLOW_BACKEND_STORE_URI left pointing at MLflow's database must not turn it into Weir's.
+    out = weir_import(f"sqlite:///{empty}", f"sqlite:///{empty}", check=False)
+    assert out.returncode != 0 and "same database" in out.stderr, out.stderr
     out = weir_import("mysql://root@127.0.0.1/mlflow", f"sqlite:///{tmp_path / 't.db'}", check=False)
     assert out.returncode != 0 and "MySQL is not supported" in out.stderr, out.stderr
