@@ -113,6 +113,51 @@ pub enum DbCommand {
         )]
         backend_store_uri: SecretUri,
     },
+    /// Copy an MLflow tracking database into Weir's store, keeping every id, then exit.
+    ///
+    /// Reads the database `mlflow server` keeps (its SQLAlchemy schema, made by MLflow 2.9 to
+    /// 3.17): experiments and their tags, runs with params, tags, full metric history and latest
+    /// metrics, dataset and model inputs/outputs, registered models, versions (stages, tags,
+    /// sources), aliases, and MLflow 3 logged models with their params, tags and metrics. Run,
+    /// experiment and model ids stay as they were, so every `runs:/`, `models:/` URI and
+    /// artifact location still resolves; point Weir at the same artifact store.
+    ///
+    /// The target is migrated first (as `weir db upgrade`) and must hold no experiment (besides
+    /// an unused Default), run, registered model or logged model, unless --force. Stop MLflow,
+    /// or expect rows written during the copy to be missed. Traces, webhooks, evaluation
+    /// datasets and other tables Weir does not keep are listed, not copied.
+    ///
+    ///   weir db import --from sqlite:///mlflow.db --backend-store-uri postgresql://weir@db/weir
+    Import(DbImportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbImportArgs {
+    /// MLflow's tracking database, as `mlflow server --backend-store-uri` names it:
+    /// `sqlite:///path/mlflow.db` or `postgresql://user:password@host:5432/db` (a driver suffix
+    /// such as `postgresql+psycopg2://` is accepted). Only read, never written. MySQL is not
+    /// supported yet.
+    #[arg(long = "from", env = "WEIR_DB_IMPORT_FROM")]
+    pub from: SecretUri,
+
+    /// Weir's store that receives the copy (same syntax as `weir server --backend-store-uri`).
+    #[arg(
+        long,
+        env = "MLFLOW_BACKEND_STORE_URI",
+        default_value = "sqlite:///mlflow.db"
+    )]
+    pub backend_store_uri: SecretUri,
+
+    /// Import into a store that already holds experiments, runs or models. Rows whose key
+    /// already exists there are left as they are (so an interrupted import can be run again);
+    /// the rest are added.
+    #[arg(long, env = "WEIR_DB_IMPORT_FORCE")]
+    pub force: bool,
+
+    /// Rows read and written per transaction.
+    #[arg(long, env = "WEIR_DB_IMPORT_BATCH_SIZE", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: u32,
 }
 
 #[derive(Debug, Clone, Args)]

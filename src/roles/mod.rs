@@ -1,6 +1,6 @@
 //! The binary's roles, wired from the command line: `weir server`, `weir models serve`,
-//! `weir db upgrade` and `weir auth import`. Each builds its state and router from its arguments; [`listen`] binds,
-//! serves and shuts down the same way for both servers.
+//! `weir db upgrade`, `weir db import` and `weir auth import`. Each builds its state and router
+//! from its arguments; [`listen`] binds, serves and shuts down the same way for both servers.
 
 pub mod auth;
 pub mod db;
@@ -28,6 +28,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db {
             command: DbCommand::Upgrade { backend_store_uri },
         } => db::upgrade(&backend_store_uri).await,
+        Command::Db {
+            command: DbCommand::Import(args),
+        } => db::import(&args).await,
         Command::Auth {
             command: AuthCommand::Import(args),
         } => auth::import(&args).await,

@@ -15,6 +15,7 @@ mod logged_models;
 mod metrics;
 mod migrate;
 pub mod mlflow_auth;
+pub mod mlflow_import;
 mod models;
 mod registry;
 mod run_search;

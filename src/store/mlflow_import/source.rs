@@ -1,0 +1,322 @@
+//! Reading MLflow's tracking database: what it holds (tables, columns, alembic revision) and its
+//! rows, streamed in one read-only snapshot so a copy is consistent even if MLflow is running.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context;
+use futures::TryStreamExt;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, Row};
+
+use super::batch::Batch;
+use super::tables::TableCopy;
+use super::target::Target;
+use super::{Progress, SourceUri};
+
+/// What MLflow's database holds, for building SELECTs that fit it.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    pub sqlite: bool,
+    /// Each table's columns (lower case).
+    pub tables: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Schema {
+    pub fn has_table(&self, table: &str) -> bool {
+        self.tables.contains_key(table)
+    }
+
+    pub fn has_column(&self, table: &str, column: &str) -> bool {
+        self.tables.get(table).is_some_and(|c| c.contains(column))
+    }
+
+    /// `column` when `table` has it (newer MLflow), else `default`.
+    pub fn or(&self, table: &str, column: &str, default: &str) -> String {
+        if self.has_column(table, column) {
+            column.to_owned()
+        } else {
+            default.to_owned()
+        }
+    }
+
+    /// An expression read as a 64-bit integer.
+    pub fn int(&self, expr: &str) -> String {
+        format!("CAST({expr} AS BIGINT)")
+    }
+
+    /// An expression read as a double.
+    pub fn float(&self, expr: &str) -> String {
+        if self.sqlite {
+            format!("CAST({expr} AS REAL)")
+        } else {
+            format!("CAST({expr} AS DOUBLE PRECISION)")
+        }
+    }
+
+    /// An expression read as text (SQLite may hold a number in a text column).
+    pub fn text(&self, expr: &str) -> String {
+        if self.sqlite {
+            format!("CAST({expr} AS TEXT)")
+        } else {
+            expr.to_owned()
+        }
+    }
+}
+
+enum Conn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// An open MLflow database, inside a read-only snapshot.
+pub struct Source {
+    conn: Conn,
+    pub schema: Schema,
+    /// MLflow's alembic revision (`alembic_version.version_num`).
+    pub revision: String,
+}
+
+impl Source {
+    pub async fn open(uri: &SourceUri) -> anyhow::Result<Source> {
+        let conn = match uri {
+            SourceUri::Sqlite(path) => {
+                if !path.is_file() {
+                    anyhow::bail!("no such file: {}", path.display());
+                }
+                let opts = SqliteConnectOptions::new()
+                    .filename(path)
+                    .read_only(true)
+                    .busy_timeout(std::time::Duration::from_secs(30))
+                    .disable_statement_logging();
+                Conn::Sqlite(SqliteConnection::connect_with(&opts).await?)
+            }
+            SourceUri::Postgres(url) => {
+                let opts: PgConnectOptions = url.parse()?;
+                Conn::Postgres(PgConnection::connect_with(&opts.disable_statement_logging()).await?)
+            }
+        };
+        let mut source = Source {
+            schema: Schema {
+                sqlite: matches!(conn, Conn::Sqlite(_)),
+                tables: BTreeMap::new(),
+            },
+            conn,
+            revision: String::new(),
+        };
+        // One snapshot for every table read.
+        match &mut source.conn {
+            Conn::Sqlite(c) => {
+                sqlx::raw_sql("BEGIN").execute(&mut *c).await?;
+            }
+            Conn::Postgres(c) => {
+                sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(&mut *c)
+                    .await?;
+            }
+        }
+        source.schema.tables = source.columns().await?;
+        if !source.schema.has_table("alembic_version") {
+            anyhow::bail!(
+                "this is not an MLflow tracking database: it has no alembic_version table \
+                 (the database `mlflow server --backend-store-uri` points at has one)"
+            );
+        }
+        for table in ["experiments", "runs"] {
+            if !source.schema.has_table(table) {
+                anyhow::bail!("this is not an MLflow tracking database: it has no {table} table");
+            }
+        }
+        source.revision = source
+            .scalar_text("SELECT CAST(version_num AS TEXT) FROM alembic_version")
+            .await?
+            .context("MLflow's alembic_version table is empty: the database was never migrated")?;
+        source.check_workspaces().await?;
+        Ok(source)
+    }
+
+    /// Every table's columns.
+    async fn columns(&mut self) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        match &mut self.conn {
+            Conn::Sqlite(c) => {
+                let rows = sqlx::query(
+                    "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+                     WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+                )
+                .fetch_all(&mut *c)
+                .await?;
+                for r in rows {
+                    let table: String = r.try_get(0)?;
+                    let column: String = r.try_get(1)?;
+                    out.entry(table.to_lowercase())
+                        .or_default()
+                        .insert(column.to_lowercase());
+                }
+            }
+            Conn::Postgres(c) => {
+                let rows = sqlx::query(
+                    "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT) \
+                     FROM information_schema.columns WHERE table_schema = current_schema()",
+                )
+                .fetch_all(&mut *c)
+                .await?;
+                for r in rows {
+                    let table: String = r.try_get(0)?;
+                    let column: String = r.try_get(1)?;
+                    out.entry(table.to_lowercase())
+                        .or_default()
+                        .insert(column.to_lowercase());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn scalar_text(&mut self, sql: &str) -> anyhow::Result<Option<String>> {
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => sqlx::query_scalar::<_, Option<String>>(sql)
+                .fetch_optional(&mut *c)
+                .await?
+                .flatten(),
+            Conn::Postgres(c) => sqlx::query_scalar::<_, Option<String>>(sql)
+                .fetch_optional(&mut *c)
+                .await?
+                .flatten(),
+        })
+    }
+
+    async fn scalar_int(&mut self, sql: &str) -> anyhow::Result<i64> {
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut *c).await?,
+            Conn::Postgres(c) => sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut *c).await?,
+        })
+    }
+
+    /// MLflow 3.x can keep several workspaces in one database; Weir has one namespace, so only
+    /// the default workspace can be imported without names colliding.
+    async fn check_workspaces(&mut self) -> anyhow::Result<()> {
+        for table in ["experiments", "registered_models"] {
+            if self.schema.has_column(table, "workspace") {
+                let other = self
+                    .scalar_int(&format!(
+                        "SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE workspace <> 'default'"
+                    ))
+                    .await?;
+                if other > 0 {
+                    anyhow::bail!(
+                        "MLflow's {table} table has {other} rows in workspaces other than \
+                         'default'; Weir has no workspaces, so it imports single-workspace \
+                         databases only"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the database has an experiment with id 0 (MLflow's Default).
+    pub async fn has_default_experiment(&mut self) -> anyhow::Result<bool> {
+        Ok(self
+            .scalar_int("SELECT CAST(COUNT(*) AS BIGINT) FROM experiments WHERE experiment_id = 0")
+            .await?
+            > 0)
+    }
+
+    /// Stream the rows of `copy`'s SELECT into batches of `batch_size` and write each to
+    /// `target` in its own transaction. Reading the next batch overlaps writing the last one;
+    /// at most two batches wait in between, so memory stays bounded. Returns the rows copied.
+    pub async fn copy_into(
+        &mut self,
+        copy: &TableCopy,
+        target: &mut Target,
+        batch_size: usize,
+        progress: &mut Progress,
+    ) -> anyhow::Result<u64> {
+        let sql = (copy.select)(&self.schema);
+        let (full, mut batches) = tokio::sync::mpsc::channel::<Batch>(2);
+        let conn = &mut self.conn;
+        let read = async move {
+            let mut batch = Batch::new(copy.columns, batch_size);
+            macro_rules! pump {
+                ($conn:expr) => {{
+                    let mut rows = sqlx::query(&sql).fetch(&mut *$conn);
+                    while let Some(row) = rows
+                        .try_next()
+                        .await
+                        .with_context(|| format!("reading MLflow's rows for {}", copy.target))?
+                    {
+                        batch.push_row(&row)?;
+                        if batch.len() >= batch_size {
+                            let next = Batch::new(copy.columns, batch_size);
+                            if full
+                                .send(std::mem::replace(&mut batch, next))
+                                .await
+                                .is_err()
+                            {
+                                // The writer stopped; its error is the one to report.
+                                return Ok(());
+                            }
+                        }
+                    }
+                }};
+            }
+            match conn {
+                Conn::Sqlite(c) => pump!(c),
+                Conn::Postgres(c) => pump!(c),
+            }
+            if batch.len() > 0 {
+                // A failed send means the writer stopped with an error, reported below.
+                let _ = full.send(batch).await;
+            }
+            anyhow::Ok(())
+        };
+        let write = async move {
+            let mut total = 0u64;
+            while let Some(mut batch) = batches.recv().await {
+                total += target.write(copy, &mut batch).await?;
+                progress.tick(total);
+            }
+            anyhow::Ok(total)
+        };
+        let ((), total) = tokio::try_join!(read, write)?;
+        Ok(total)
+    }
+
+    /// Tables holding rows that no copy reads (traces, webhooks, jobs, ...): (table, rows).
+    pub async fn other_tables(&mut self, read: &[&str]) -> anyhow::Result<Vec<(String, i64)>> {
+        let names: Vec<String> = self
+            .schema
+            .tables
+            .keys()
+            .filter(|t| !read.contains(&t.as_str()))
+            // Only plain identifiers are quoted into a statement.
+            .filter(|t| t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for name in names {
+            let n = self
+                .scalar_int(&format!("SELECT CAST(COUNT(*) AS BIGINT) FROM \"{name}\""))
+                .await?;
+            if n > 0 {
+                out.push((name, n));
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn close(self) -> anyhow::Result<()> {
+        match self.conn {
+            Conn::Sqlite(mut c) => {
+                sqlx::raw_sql("ROLLBACK").execute(&mut c).await?;
+                c.close().await?;
+            }
+            Conn::Postgres(mut c) => {
+                sqlx::raw_sql("ROLLBACK").execute(&mut c).await?;
+                c.close().await?;
+            }
+        }
+        Ok(())
+    }
+}
