@@ -3,6 +3,8 @@
 
     benches/search_scale.py --url http://127.0.0.1:5000 --experiment-id 1 [--reps 30]
 
+benches/scale.sh builds the database (an MLflow one, imported with `weir db import`) and runs this.
+
 Every shape is asked `--reps` times after one warm-up, one request at a time, and the answer is
 checked (a page of runs; the deep-page shapes follow page tokens). Prints a Markdown table and
 writes JSON with --json. Standard library only.
@@ -12,6 +14,7 @@ import json
 import statistics
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 SHAPES = [
@@ -48,11 +51,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", required=True)
     ap.add_argument("--experiment-id", default="1")
+    ap.add_argument("--experiment-name", help="look the experiment up by name instead")
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--deep-page", type=int, default=50, help="which page of the default order to time")
     ap.add_argument("--label", default="")
     ap.add_argument("--json")
     a = ap.parse_args()
+    if a.experiment_name:
+        q = urllib.parse.urlencode({"experiment_name": a.experiment_name})
+        with urllib.request.urlopen(f"{a.url}/api/2.0/mlflow/experiments/get-by-name?{q}", timeout=60) as r:
+            a.experiment_id = json.loads(r.read())["experiment"]["experiment_id"]
     exp = [a.experiment_id]
     rows = []
     for name, flt, order, n in SHAPES:

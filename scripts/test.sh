@@ -107,12 +107,14 @@ fi
 
 if want bench; then
   # Benchmarks report, they do not gate: this smoke-runs them so they cannot rot.
-  step "benchmarks, quick mode (criterion benches once each; Weir vs MLflow side by side)"
+  step "benchmarks, quick mode (criterion benches once each; Weir vs MLflow side by side; 20k-run search)"
   WEIR_BENCH_RUNS=300 check "cargo bench --test" cargo bench --locked --bench tracking --bench serving -- --test
   bench_out=$(mktemp -d)
   check "benches/compare.sh --quick" benches/compare.sh --quick --out "$bench_out"
   [ -f "$bench_out/BENCHMARKS.md" ] && cat "$bench_out/BENCHMARKS.md"
   rm -rf "$bench_out"
+  # Searching many runs: an MLflow database imported with `weir db import`, then queried.
+  check "benches/scale.sh --runs 20000" benches/scale.sh --runs 20000 --reps 3
 fi
 
 elapsed=$(( $(date +%s) - started ))

@@ -832,13 +832,17 @@ async fn search_order_and_pages_match_mlflows_rules() {
             &["params.depth DESC", "tags.team ASC"],
             &["attributes.start_time ASC"],
         ];
-        let filters: [(&str, Keep); 5] = [
+        let filters: [(&str, Keep); 6] = [
             ("", |_| true),
             ("metrics.accuracy > 0.2", |r| {
                 r.accuracy.is_some_and(|v| !v.is_nan() && v > 0.2)
             }),
             ("params.depth != '3'", |r| {
                 r.depth.as_deref().is_some_and(|d| d != "3")
+            }),
+            // Tested param first, metric second (the same rows).
+            ("metrics.accuracy >= 0 and params.depth = '3'", |r| {
+                r.accuracy.is_some_and(|v| v >= 0.0) && r.depth.as_deref() == Some("3")
             }),
             // Few matches: SQLite starts from the tags index (`IN (SELECT ...)`).
             ("tags.team = 'ab'", |r| r.team.as_deref() == Some("ab")),

@@ -503,7 +503,13 @@ impl Sql {
                 .push(t.alias)
                 .push(" ON ")
                 .push(&cond)
-                .push(" AND s0.key = ")
+                // With a selective comparison to start from, `+` keeps SQLite off the key's
+                // index, so it reaches `s0` by the row's primary key instead.
+                .push(if dialect == Dialect::Sqlite && q.drive.is_some() {
+                    " AND +s0.key = "
+                } else {
+                    " AND s0.key = "
+                })
                 .str(&lead.key);
             if metric {
                 s.push(if segment == Segment::NaN {
