@@ -914,28 +914,25 @@ async fn search_order_and_pages_match_mlflows_rules() {
         }
         // A token that names no part of this search is refused in MLflow's shape.
         use base64::Engine;
-        let bad = base64::engine::general_purpose::STANDARD
-            .encode(r#"{"offset": 5, "segment": 7, "segment_offset": 0}"#);
-        let e = tr
-            .search_runs(
-                std::slice::from_ref(&exp),
-                ViewType::ActiveOnly,
-                &req(None, ["metrics.accuracy DESC"], Some(5), Some(&bad)),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(e.code, weir::error::ErrorCode::InvalidParameterValue);
-        let bad = base64::engine::general_purpose::STANDARD
-            .encode(r#"{"offset": 5, "segment": 0, "after": [1, "x"]}"#);
-        let e = tr
-            .search_runs(
-                std::slice::from_ref(&exp),
-                ViewType::ActiveOnly,
-                &req(None, ["metrics.accuracy DESC"], Some(5), Some(&bad)),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(e.code, weir::error::ErrorCode::InvalidParameterValue);
+        for bad in [
+            r#"{"offset": 5, "segment": 7, "segment_offset": 0}"#,
+            r#"{"offset": 5, "segment": 0, "after": [1, "x"]}"#,
+        ] {
+            let token = base64::engine::general_purpose::STANDARD.encode(bad);
+            let e = tr
+                .search_runs(
+                    std::slice::from_ref(&exp),
+                    ViewType::ActiveOnly,
+                    &req(None, ["metrics.accuracy DESC"], Some(5), Some(&token)),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(
+                e.code,
+                weir::error::ErrorCode::InvalidParameterValue,
+                "{bad}"
+            );
+        }
         t.cleanup().await;
     }
 }

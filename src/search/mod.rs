@@ -456,15 +456,11 @@ impl Cursor {
 
     /// Decode a page token (absent or empty: the first page).
     pub fn decode(token: Option<&str>) -> Result<Cursor> {
-        let offset = decode_page_token(token)?;
-        let Some(t) = token.filter(|t| !t.is_empty()) else {
+        let Some(v) = token_json(token)? else {
             return Ok(Cursor::default());
         };
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(t.trim())
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(t.trim()))
-            .map_err(|_| Error::invalid("Invalid page token, could not base64-decode"))?;
-        let mut c: Cursor = serde_json::from_slice(&bytes)
+        let offset = token_offset(&v)?;
+        let mut c: Cursor = serde_json::from_value(v)
             .map_err(|_| Error::invalid("Invalid page token, its fields are malformed"))?;
         c.offset = offset;
         if c.after.as_ref().is_some_and(|a| a.len() > 8) {
@@ -476,6 +472,26 @@ impl Cursor {
     }
 }
 
+/// A page token's JSON (absent or empty: `None`), with MLflow's messages for what is not.
+fn token_json(token: Option<&str>) -> Result<Option<serde_json::Value>> {
+    let Some(t) = token.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(t.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(t.trim()))
+        .map_err(|_| Error::invalid("Invalid page token, could not base64-decode"))?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|_| Error::invalid("Invalid page token, decoded value=not JSON"))
+}
+
+fn token_offset(v: &serde_json::Value) -> Result<u64> {
+    v.get("offset")
+        .and_then(|o| o.as_u64())
+        .ok_or_else(|| Error::invalid("Invalid page token, it does not contain an offset"))
+}
+
 /// Opaque page tokens: base64 of `{"offset": N}`, as MLflow's.
 pub fn encode_page_token(offset: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{{\"offset\": {offset}}}"))
@@ -483,18 +499,7 @@ pub fn encode_page_token(offset: u64) -> String {
 
 /// Decode a page token into an offset (absent or empty = 0).
 pub fn decode_page_token(token: Option<&str>) -> Result<u64> {
-    let Some(t) = token.filter(|t| !t.is_empty()) else {
-        return Ok(0);
-    };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(t.trim())
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(t.trim()))
-        .map_err(|_| Error::invalid("Invalid page token, could not base64-decode"))?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|_| Error::invalid("Invalid page token, decoded value=not JSON"))?;
-    v.get("offset")
-        .and_then(|o| o.as_u64())
-        .ok_or_else(|| Error::invalid("Invalid page token, it does not contain an offset"))
+    token_json(token)?.map_or(Ok(0), |v| token_offset(&v))
 }
 
 #[cfg(test)]

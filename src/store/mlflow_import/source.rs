@@ -7,7 +7,7 @@ use anyhow::Context;
 use futures::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::{ConnectOptions, Connection};
 
 use super::batch::Batch;
 use super::tables::TableCopy;
@@ -138,37 +138,28 @@ impl Source {
     /// Every table's columns.
     async fn columns(&mut self) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        match &mut self.conn {
+        let columns: Vec<(String, String)> = match &mut self.conn {
             Conn::Sqlite(c) => {
-                let rows = sqlx::query(
+                sqlx::query_as(
                     "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
                      WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
                 )
                 .fetch_all(&mut *c)
-                .await?;
-                for r in rows {
-                    let table: String = r.try_get(0)?;
-                    let column: String = r.try_get(1)?;
-                    out.entry(table.to_lowercase())
-                        .or_default()
-                        .insert(column.to_lowercase());
-                }
+                .await?
             }
             Conn::Postgres(c) => {
-                let rows = sqlx::query(
+                sqlx::query_as(
                     "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT) \
                      FROM information_schema.columns WHERE table_schema = current_schema()",
                 )
                 .fetch_all(&mut *c)
-                .await?;
-                for r in rows {
-                    let table: String = r.try_get(0)?;
-                    let column: String = r.try_get(1)?;
-                    out.entry(table.to_lowercase())
-                        .or_default()
-                        .insert(column.to_lowercase());
-                }
+                .await?
             }
+        };
+        for (table, column) in columns {
+            out.entry(table.to_lowercase())
+                .or_default()
+                .insert(column.to_lowercase());
         }
         Ok(out)
     }
