@@ -657,8 +657,20 @@ class Bench:
             "mlflow": self.args.mlflow_version,
         }
         (out / "BENCHMARKS.json").write_text(json.dumps({"meta": meta, "figures": self.results}, indent=2) + "\n")
-        (out / "BENCHMARKS.md").write_text(render(meta, self.results))
+        md = out / "BENCHMARKS.md"
+        # The million-run search table (benches/scale.sh --benchmarks) has its own run: keep it.
+        kept = ""
+        if md.exists():
+            old = md.read_text()
+            begin, end = old.find(SCALE_BEGIN), old.find(SCALE_END)
+            if 0 <= begin < end:
+                kept = "\n" + old[begin:end + len(SCALE_END)] + "\n"
+        md.write_text(render(meta, self.results) + kept)
         log(f"wrote {out / 'BENCHMARKS.md'} and BENCHMARKS.json")
+
+
+SCALE_BEGIN = "<!-- benches/scale.sh: begin -->"
+SCALE_END = "<!-- benches/scale.sh: end -->"
 
 
 def cpu_model() -> str:

@@ -7,6 +7,8 @@
 #   benches/scale.sh                      # 1,000,000 runs (about 15 minutes on 2 cores)
 #   benches/scale.sh --runs 20000 --reps 3  # smoke run (CI)
 #   options: --backends sqlite,postgresql  --reps N (default 30)  --out DIR (keep results there)
+#            --benchmarks BENCHMARKS.md (put the table in that file, replacing the one there;
+#            benches/compare.sh keeps it when it rewrites the file)
 #
 # Needs PostgreSQL at $WEIR_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres;
 # scripts/ensure-postgres.sh starts it); the database it creates is dropped at the end.
@@ -19,13 +21,15 @@ RUNS=1000000
 REPS=30
 BACKENDS=sqlite,postgresql
 OUT=
+BENCH_MD=
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) RUNS=$2; shift ;;
     --reps) REPS=$2; shift ;;
     --backends) BACKENDS=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --benchmarks) BENCH_MD=$2; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "scale: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -95,3 +99,19 @@ for backend in ${BACKENDS//,/ }; do
   kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
 done
 cat "$WORK/scale.md"
+if [ -n "$BENCH_MD" ]; then
+  "$PY" - "$BENCH_MD" "$WORK/scale.md" <<'PY'
+import sys
+from pathlib import Path
+begin, end = "<!-- benches/scale.sh: begin -->", "<!-- benches/scale.sh: end -->"
+md = Path(sys.argv[1])
+# One heading level down: the section sits under BENCHMARKS.md's title.
+table = "\n".join("#" + l if l.startswith("#") else l for l in Path(sys.argv[2]).read_text().splitlines())
+block = f"{begin}\n{table.rstrip()}\n{end}"
+old = md.read_text() if md.exists() else ""
+i, j = old.find(begin), old.find(end)
+new = old[:i] + block + old[j + len(end):] if 0 <= i < j else old.rstrip() + "\n\n" + block + "\n"
+md.write_text(new)
+PY
+  log "wrote the table into $BENCH_MD"
+fi

@@ -936,3 +936,87 @@ async fn search_order_and_pages_match_mlflows_rules() {
         t.cleanup().await;
     }
 }
+
+/// Runs are read back (get and search) with every metric value bit for bit, and params and tags
+/// with every character: hydration aggregates a page's rows into JSON text in the database and
+/// parses it back, so doubles go through their exact text and strings through JSON escaping.
+#[tokio::test]
+async fn hydrated_runs_keep_values_exactly() {
+    let values = [
+        0.1,
+        1.0 / 3.0,
+        5e-324,
+        2.2250738585072014e-308,
+        f64::MAX,
+        f64::MIN,
+        123_456_789.123_456_79,
+        1e20,
+        -1.5e-7,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    let text = "quote \" backslash \\ tab \t newline \n unicode ✓ 日本 emoji 🦀 <b>&amp;</b> '";
+    for (backend, t) in TestStore::all().await {
+        let tr = tracking(&t);
+        tr.ensure_default_experiment().await.unwrap();
+        let exp = tr.create_experiment("exact", None, &[]).await.unwrap();
+        let id = new_run(&tr, &exp, Some("exact")).await.info.run_id;
+        let metrics: Vec<NewMetric> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| metric(&format!("m{i:02}"), *v, i as i64, 1_000 + i as i64))
+            .chain([metric("nan", f64::NAN, 3, 7)])
+            .collect();
+        tr.log_batch(
+            &id,
+            metrics,
+            vec![
+                KeyValue::new("p", text),
+                KeyValue::new("json", "{\"a\": [1, null]}"),
+            ],
+            vec![KeyValue::new("t", text)],
+        )
+        .await
+        .unwrap();
+        let got = tr.get_run(&id).await.unwrap();
+        let page = tr
+            .search_runs(
+                std::slice::from_ref(&exp),
+                ViewType::ActiveOnly,
+                &req(None, [""; 0], None, None),
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 1, "{backend}");
+        for run in [&got, &page.items[0]] {
+            for (i, v) in values.iter().enumerate() {
+                let m = run
+                    .data
+                    .metrics
+                    .iter()
+                    .find(|m| m.key == format!("m{i:02}"))
+                    .unwrap();
+                assert_eq!(m.value.0.to_bits(), v.to_bits(), "{backend}: {v:e}");
+                assert_eq!((m.step, m.timestamp), (i as i64, 1_000 + i as i64));
+            }
+            let nan = run.data.metrics.iter().find(|m| m.key == "nan").unwrap();
+            assert!(nan.value.0.is_nan(), "{backend}");
+            let keys: Vec<&str> = run.data.metrics.iter().map(|m| m.key.as_str()).collect();
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            assert_eq!(keys, sorted, "{backend}: metrics in key order");
+            assert_eq!(
+                run.data.params,
+                vec![
+                    KeyValue::new("json", "{\"a\": [1, null]}"),
+                    KeyValue::new("p", text)
+                ],
+                "{backend}"
+            );
+            assert!(
+                run.data.tags.contains(&KeyValue::new("t", text)),
+                "{backend}"
+            );
+        }
+    }
+}

@@ -83,6 +83,23 @@ impl Sql {
         self.push(")")
     }
 
+    /// `(SELECT ...)` yielding the strings of `items`, bound as one JSON array: for long lists
+    /// (a page of run ids) one placeholder instead of thousands, which the database parses and
+    /// plans in a fraction of the time. Use after `IN`.
+    pub fn str_set(&mut self, items: &[String]) -> &mut Self {
+        let json = serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned());
+        match self.dialect {
+            Dialect::Sqlite => self
+                .push("(SELECT value FROM json_each(")
+                .str(&json)
+                .push("))"),
+            Dialect::Postgres => self
+                .push("(SELECT json_array_elements_text(CAST(")
+                .str(&json)
+                .push(" AS JSON)))"),
+        }
+    }
+
     pub fn i64_list(&mut self, items: &[i64]) -> &mut Self {
         self.push("(");
         for (i, v) in items.iter().enumerate() {

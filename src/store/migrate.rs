@@ -76,6 +76,11 @@ const POSTGRES: &[Migration] = &[
         "search indexes",
         include_str!("../../migrations/postgres/0006_search_indexes.sql"),
     ),
+    (
+        7,
+        "covering param and tag indexes",
+        include_str!("../../migrations/postgres/0007_covering_kv_indexes.sql"),
+    ),
 ];
 
 /// First line of a migration whose statements must run outside a transaction, one at a time

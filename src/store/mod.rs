@@ -539,7 +539,10 @@ impl SqlStore {
 }
 
 /// Per-connection SQLite settings: WAL (readers never block the writer), a busy timeout for
-/// other processes on the same file, foreign keys, and a bigger page cache.
+/// other processes on the same file, foreign keys, a bigger page cache, and the file read
+/// through a memory map: a search probing tens of thousands of runs reads pages without a
+/// `pread` and a copy each (a third of its time at a million runs), and all connections share
+/// the operating system's cached pages instead of each warming its own.
 fn sqlite_pragmas(
     conn: &mut sqlx::AnyConnection,
     _meta: sqlx::pool::PoolConnectionMetadata,
@@ -547,7 +550,8 @@ fn sqlite_pragmas(
     Box::pin(async move {
         conn.execute(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
-             PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000;",
+             PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32000; \
+             PRAGMA mmap_size = 4294967296;",
         )
         .await
         .map(|_| ())

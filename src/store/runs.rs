@@ -36,6 +36,11 @@ pub(super) fn metric_value(value: f64, is_nan: i64) -> MetricValue {
     MetricValue(if is_nan != 0 { f64::NAN } else { value })
 }
 
+/// The rows a hydration query aggregated into one JSON array.
+fn parse_rows<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>> {
+    serde_json::from_str(json).map_err(|e| Error::internal("hydrating runs", e))
+}
+
 pub(super) fn run_not_found(run_id: &str) -> Error {
     Error::not_found(format!("Run with id={run_id} not found"))
 }
@@ -121,108 +126,144 @@ impl SqlStore {
             .map(|(i, id)| (id.clone(), i))
             .collect();
 
-        let fetch = |table: &str, cols: &str, order: &str| {
+        // Each side table in one query answering one row: its rows for these runs as a JSON
+        // array, in order. Rows one by one cost a thread hand-off each on SQLite (sqlx reads
+        // SQLite on a worker thread), which made hydrating a page of 1,000 runs ~5,000 wake-ups.
+        let json_rows = |table: &str, cols: &[&str], order: &str| {
+            let (agg, array, fin) = match self.dialect {
+                Dialect::Sqlite => ("json_group_array", "json_array", ""),
+                Dialect::Postgres => (
+                    "CAST(COALESCE(json_agg",
+                    "json_build_array",
+                    ", '[]') AS TEXT)",
+                ),
+            };
             let mut s = Sql::new(self.dialect);
-            s.push("SELECT run_uuid, ")
-                .push(cols)
+            s.push("SELECT ")
+                .push(agg)
+                .push("(")
+                .push(array)
+                .push("(")
+                .push(&cols.join(", "))
+                .push(") ORDER BY ")
+                .push(order)
+                .push(")")
+                .push(fin)
                 .push(" FROM ")
                 .push(table)
-                .push(" WHERE run_uuid IN ")
-                .str_list(&ids)
-                .push(" ORDER BY run_uuid, ")
-                .push(order);
+                .push(" WHERE ")
+                .push(cols[0])
+                .push(" IN ")
+                .str_set(&ids);
             s
         };
-        let metrics = fetch(
+        // Exact text of a double ("Inf"/"Infinity" included), parsed back below.
+        let value_text = match self.dialect {
+            Dialect::Sqlite => "printf('%!.17g', value)",
+            Dialect::Postgres => "CAST(value AS TEXT)",
+        };
+        let metrics = json_rows(
             "latest_metrics",
-            "key, value, is_nan, timestamp, step",
-            "key",
+            &["run_uuid", "key", value_text, "is_nan", "timestamp", "step"],
+            "run_uuid, key",
         );
-        let params = fetch("params", "key, value", "key");
-        let tags = fetch("tags", "key, value", "key");
-        let datasets = fetch(
+        let params = json_rows("params", &["run_uuid", "key", "value"], "run_uuid, key");
+        let tags = json_rows("tags", &["run_uuid", "key", "value"], "run_uuid, key");
+        let datasets = json_rows(
             "run_dataset_inputs i JOIN runs rr ON rr.run_uuid = i.run_uuid \
              JOIN datasets ds ON ds.experiment_id = rr.experiment_id AND ds.name = i.name AND ds.digest = i.digest",
-            "i.tags_json, ds.name, ds.digest, ds.source_type, ds.source, ds.schema, ds.profile",
-            "ds.name",
+            &[
+                "i.run_uuid",
+                "i.tags_json",
+                "ds.name",
+                "ds.digest",
+                "ds.source_type",
+                "ds.source",
+                "ds.schema",
+                "ds.profile",
+            ],
+            "i.run_uuid, ds.name",
         );
-        // The join makes `run_uuid` ambiguous; qualify it.
-        let datasets_text = datasets
-            .text
-            .replacen("SELECT run_uuid", "SELECT i.run_uuid", 1)
-            .replacen("WHERE run_uuid IN", "WHERE i.run_uuid IN", 1)
-            .replacen("ORDER BY run_uuid", "ORDER BY i.run_uuid", 1);
-        let model_inputs = fetch("run_model_inputs", "model_id", "model_id");
-        let outputs = fetch("run_model_outputs", "model_id, step", "model_id");
-
+        let model_inputs = json_rows(
+            "run_model_inputs",
+            &["run_uuid", "model_id"],
+            "run_uuid, model_id",
+        );
+        let outputs = json_rows(
+            "run_model_outputs",
+            &["run_uuid", "model_id", "step"],
+            "run_uuid, model_id",
+        );
+        let text = |row: AnyRow| -> Result<String> { Ok(row.try_get::<String, _>(0)?) };
         let (m, p, t, d, mi, o) = tokio::try_join!(
-            metrics.query().fetch_all(&self.reader),
-            params.query().fetch_all(&self.reader),
-            tags.query().fetch_all(&self.reader),
-            sqlx::query_with(&datasets_text, datasets.arguments()).fetch_all(&self.reader),
-            model_inputs.query().fetch_all(&self.reader),
-            outputs.query().fetch_all(&self.reader),
+            metrics.query().fetch_one(&self.reader),
+            params.query().fetch_one(&self.reader),
+            tags.query().fetch_one(&self.reader),
+            datasets.query().fetch_one(&self.reader),
+            model_inputs.query().fetch_one(&self.reader),
+            outputs.query().fetch_one(&self.reader),
         )?;
-        let slot = |r: &AnyRow| -> Result<usize> {
-            let id: String = r.try_get(0)?;
+        let slot = |id: &str| -> Result<usize> {
             index
-                .get(&id)
+                .get(id)
                 .copied()
                 .ok_or_else(|| Error::internal("hydrating runs", "unknown run id"))
         };
-        for r in &m {
-            let i = slot(r)?;
-            runs[i].data.metrics.push(Metric {
-                key: r.try_get(1)?,
-                value: metric_value(r.try_get(2)?, r.try_get(3)?),
-                timestamp: r.try_get(4)?,
-                step: r.try_get(5)?,
+        for (id, key, value, is_nan, timestamp, step) in
+            parse_rows::<(String, String, String, i64, i64, i64)>(&text(m)?)?
+        {
+            let value: f64 = value.parse().map_err(|_| {
+                Error::internal("hydrating runs", "a stored metric is not a number")
+            })?;
+            runs[slot(&id)?].data.metrics.push(Metric {
+                key,
+                value: metric_value(value, is_nan),
+                timestamp,
+                step,
                 run_id: None,
             });
         }
-        for r in &p {
-            let i = slot(r)?;
-            runs[i].data.params.push(KeyValue::new(
-                r.try_get::<String, _>(1)?,
-                r.try_get::<String, _>(2)?,
-            ));
+        for (id, key, value) in parse_rows::<(String, String, String)>(&text(p)?)? {
+            runs[slot(&id)?].data.params.push(KeyValue::new(key, value));
         }
-        for r in &t {
-            let i = slot(r)?;
-            runs[i].data.tags.push(KeyValue::new(
-                r.try_get::<String, _>(1)?,
-                r.try_get::<String, _>(2)?,
-            ));
+        for (id, key, value) in parse_rows::<(String, String, String)>(&text(t)?)? {
+            runs[slot(&id)?].data.tags.push(KeyValue::new(key, value));
         }
-        for r in &d {
-            let i = slot(r)?;
-            let tags_json: String = r.try_get(1)?;
+        type DatasetRow = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+        );
+        for (id, tags_json, name, digest, source_type, source, schema, profile) in
+            parse_rows::<DatasetRow>(&text(d)?)?
+        {
             let tags: Vec<(String, String)> = serde_json::from_str(&tags_json).unwrap_or_default();
-            runs[i].inputs.dataset_inputs.push(DatasetInput {
+            runs[slot(&id)?].inputs.dataset_inputs.push(DatasetInput {
                 tags: tags.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect(),
                 dataset: Dataset {
-                    name: r.try_get(2)?,
-                    digest: r.try_get(3)?,
-                    source_type: r.try_get(4)?,
-                    source: r.try_get(5)?,
-                    schema: r.try_get(6)?,
-                    profile: r.try_get(7)?,
+                    name,
+                    digest,
+                    source_type,
+                    source,
+                    schema,
+                    profile,
                 },
             });
         }
-        for r in &mi {
-            let i = slot(r)?;
-            runs[i].inputs.model_inputs.push(ModelInput {
-                model_id: r.try_get(1)?,
-            });
+        for (id, model_id) in parse_rows::<(String, String)>(&text(mi)?)? {
+            runs[slot(&id)?]
+                .inputs
+                .model_inputs
+                .push(ModelInput { model_id });
         }
-        for r in &o {
-            let i = slot(r)?;
-            if let Some(out) = runs[i].outputs.as_mut() {
-                out.model_outputs.push(ModelOutput {
-                    model_id: r.try_get(1)?,
-                    step: r.try_get(2)?,
-                });
+        for (id, model_id, step) in parse_rows::<(String, String, i64)>(&text(o)?)? {
+            if let Some(out) = runs[slot(&id)?].outputs.as_mut() {
+                out.model_outputs.push(ModelOutput { model_id, step });
             }
         }
         Ok(runs)
