@@ -10,6 +10,8 @@
 #              tests/python/test_tracking.py and test_registry.py, unless test paths are given).
 #   --backend  the server's store: sqlite (a file in a temp dir) or postgresql (a fresh database on
 #              127.0.0.1:5432, dropped afterwards; PostgreSQL is started if it is not running).
+#              test_db_import.py also imports an MLflow database from MySQL/MariaDB on
+#              127.0.0.1:3306 (started if installed but stopped, by scripts/ensure-mysql.sh).
 #   --target   weir: ${WEIR_BIN:-${CARGO_TARGET_DIR:-target}/release/weir} (built with
 #              `cargo build --release` first unless WEIR_BIN is set or WEIR_SKIP_BUILD=1);
 #              mlflow: the reference `mlflow server` 3.17.2, always from the mlflow3 venv.
@@ -90,6 +92,12 @@ case " $backends " in *" postgresql "*)
     pg_ready || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
   fi ;;
 esac
+
+# --- MySQL/MariaDB, for the MLflow database kept there in test_db_import.py (that test is skipped
+# without it, and fails under CI)
+if [ "$target" = weir ]; then
+  scripts/ensure-mysql.sh >/dev/null || echo "warning: no MySQL/MariaDB on 127.0.0.1:3306: the MySQL import test will not run" >&2
+fi
 
 # --- what to run: tests/python, unless test paths were given among the pytest args
 paths=(tests/python)

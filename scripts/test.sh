@@ -4,8 +4,9 @@
 #   scripts/test.sh                 # every stage
 #   scripts/test.sh rust python     # only the named stages: lint rust python ui deploy bench
 #
-# Needs: the Rust toolchain, Python 3.11 with venv+pip, Node.js + npm, and PostgreSQL at
-# 127.0.0.1:5432 (started here when installed but stopped). Everything else is installed by the
+# Needs: the Rust toolchain, Python 3.11 with venv+pip, Node.js + npm, PostgreSQL at
+# 127.0.0.1:5432 and, for the python stage, MySQL/MariaDB at 127.0.0.1:3306 (root, no password;
+# each started here when installed but stopped). Everything else is installed by the
 # scripts it calls, pinned: the mlflow clients, SeaweedFS (S3), Chromium (apt), playwright-core.
 #
 # Builds go to ./target, the same directory `cargo run` uses (CI sets CARGO_TARGET_DIR to its
@@ -44,6 +45,11 @@ done
 if $needs_db; then
   step "PostgreSQL"
   scripts/ensure-postgres.sh
+fi
+
+if want python; then
+  step "MySQL/MariaDB (an MLflow database kept there is imported by test_db_import.py)"
+  scripts/ensure-mysql.sh
 fi
 
 if $needs_binary; then

@@ -134,9 +134,10 @@ pub enum DbCommand {
 #[derive(Debug, Clone, Args)]
 pub struct DbImportArgs {
     /// MLflow's tracking database, as `mlflow server --backend-store-uri` names it:
-    /// `sqlite:///path/mlflow.db` or `postgresql://user:password@host:5432/db` (a driver suffix
-    /// such as `postgresql+psycopg2://` is accepted). Only read, never written. MySQL is not
-    /// supported yet.
+    /// `sqlite:///path/mlflow.db`, `postgresql://user:password@host:5432/db` or
+    /// `mysql://user:password@host:3306/db` (MySQL 8.0.17+ or MariaDB 10.4+, read without TLS;
+    /// `mariadb://` and driver suffixes such as `postgresql+psycopg2://` or `mysql+pymysql://`
+    /// are accepted). Only read, never written.
     #[arg(long = "from", env = "WEIR_DB_IMPORT_FROM")]
     pub from: SecretUri,
 

@@ -1,5 +1,5 @@
 //! `weir db import`: copy an MLflow tracking database (MLflow's SQLAlchemy schema, 2.9 to 3.17,
-//! on SQLite or PostgreSQL) into Weir's store, keeping every id and value.
+//! on SQLite, PostgreSQL or MySQL/MariaDB) into Weir's store, keeping every id and value.
 //!
 //! The copy goes table by table ([`tables::COPIES`], parents first): each MLflow table is read
 //! in one streamed SELECT inside a read-only snapshot ([`source`]) and written to Weir's table
@@ -37,6 +37,8 @@ pub enum SourceUri {
     Sqlite(PathBuf),
     /// A `postgres://` URL for sqlx.
     Postgres(String),
+    /// A `mysql://` URL for sqlx (MySQL or MariaDB).
+    Mysql(String),
 }
 
 /// The part after `scheme://` of a PostgreSQL URI in any of the spellings MLflow (SQLAlchemy)
@@ -45,6 +47,40 @@ fn postgres_rest(uri: &str) -> Option<&str> {
     let (scheme, rest) = uri.split_once("://")?;
     let base = scheme.split('+').next().unwrap_or(scheme);
     matches!(base, "postgresql" | "postgres").then_some(rest)
+}
+
+/// sqlx's `mysql://` URL for the part after `scheme://` of a MySQL or MariaDB URI (SQLAlchemy's
+/// `mysql://`, `mysql+pymysql://`, `mysql+mysqldb://`, `mariadb+<driver>://`, ...). Of the
+/// drivers' query options only the Unix socket is kept: Weir reads text as utf8mb4 whatever
+/// `charset` says, and connects without TLS, so an ssl option other than disabling it is refused
+/// rather than ignored.
+fn mysql_url(rest: &str) -> anyhow::Result<String> {
+    let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut params = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "unix_socket" | "socket" => params.push(format!("socket={value}")),
+            "ssl_mode" | "ssl-mode" | "sslmode" if value.eq_ignore_ascii_case("disabled") => {}
+            "ssl_disabled" if matches!(value, "true" | "True" | "1") => {}
+            key if key.starts_with("ssl") => anyhow::bail!(
+                "importing from MySQL: TLS connections are not supported ({key}=... in --from); \
+                 connect without TLS (e.g. through an SSH tunnel), or copy the database first"
+            ),
+            _ => {}
+        }
+    }
+    // SQLAlchemy takes `user@/db?unix_socket=...`; a URL needs a host.
+    let (authority, path) = main.split_once('/').unwrap_or((main, ""));
+    let host_missing = authority.is_empty() || authority.ends_with('@');
+    let mut url = format!(
+        "mysql://{authority}{}/{path}",
+        if host_missing { "localhost" } else { "" }
+    );
+    if !params.is_empty() {
+        url = format!("{url}?{}", params.join("&"));
+    }
+    Ok(url)
 }
 
 impl SourceUri {
@@ -60,17 +96,17 @@ impl SourceUri {
                 Some(p) if p != ":memory:" => Ok(SourceUri::Sqlite(PathBuf::from(p))),
                 _ => anyhow::bail!("give the SQLite database as sqlite:///path/to/mlflow.db"),
             },
-            "mysql" | "mariadb" => anyhow::bail!(
-                "importing from MySQL: MySQL is not supported yet; copy the database to PostgreSQL or \
-                 SQLite first, or ask for MySQL support"
-            ),
+            "mysql" | "mariadb" => {
+                let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or("");
+                Ok(SourceUri::Mysql(mysql_url(rest)?))
+            }
             "" => anyhow::bail!(
-                "give MLflow's database as a URI: sqlite:///path/to/mlflow.db or \
-                 postgresql://user:password@host:5432/db"
+                "give MLflow's database as a URI: sqlite:///path/to/mlflow.db, \
+                 postgresql://user:password@host:5432/db or mysql://user:password@host:3306/db"
             ),
             other => anyhow::bail!(
-                "unsupported database URI scheme '{other}': use sqlite:///path/to/mlflow.db or \
-                 postgresql://user:password@host:5432/db"
+                "unsupported database URI scheme '{other}': use sqlite:///path/to/mlflow.db, \
+                 postgresql://user:password@host:5432/db or mysql://user:password@host:3306/db"
             ),
         }
     }
@@ -262,11 +298,37 @@ mod tests {
                 SourceUri::Postgres("postgres://u:p@h:5432/db".into())
             );
         }
-        let mysql = SourceUri::parse("mysql+pymysql://u@h/db").unwrap_err();
-        assert!(
-            mysql.to_string().contains("MySQL is not supported"),
-            "{mysql}"
+        for my in [
+            "mysql://u:p@h:3306/db",
+            "mysql+pymysql://u:p@h:3306/db",
+            "mysql+mysqldb://u:p@h:3306/db?charset=utf8mb4",
+            "mariadb://u:p@h:3306/db",
+            "mariadb+pymysql://u:p@h:3306/db?charset=utf8&binary_prefix=true",
+            "mysql+pymysql://u:p@h:3306/db?ssl_mode=DISABLED",
+        ] {
+            assert_eq!(
+                SourceUri::parse(my).unwrap(),
+                SourceUri::Mysql("mysql://u:p@h:3306/db".into()),
+                "{my}"
+            );
+        }
+        assert_eq!(
+            SourceUri::parse("mysql+pymysql://root@/mlflow?unix_socket=/run/mysqld/mysqld.sock")
+                .unwrap(),
+            SourceUri::Mysql("mysql://root@localhost/mlflow?socket=/run/mysqld/mysqld.sock".into())
         );
+        let tls = SourceUri::parse("mysql+pymysql://u@h/db?ssl_ca=/ca.pem").unwrap_err();
+        assert!(tls.to_string().contains("TLS"), "{tls}");
+        // Every URI parses as sqlx reads it.
+        for my in [
+            "mysql://u:p%40ss@h/db",
+            "mariadb+pymysql://root@/mlflow?unix_socket=/tmp/m.sock",
+        ] {
+            let SourceUri::Mysql(url) = SourceUri::parse(my).unwrap() else {
+                panic!("{my}")
+            };
+            url.parse::<sqlx::mysql::MySqlConnectOptions>().unwrap();
+        }
         assert!(SourceUri::parse("sqlite://").is_err());
         assert!(SourceUri::parse("mlflow.db").is_err());
         assert!(SourceUri::parse("http://x").is_err());

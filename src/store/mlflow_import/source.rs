@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
 use futures::TryStreamExt;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
@@ -14,10 +15,20 @@ use super::tables::TableCopy;
 use super::target::Target;
 use super::{Progress, SourceUri};
 
+/// Which SQL MLflow's database speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dialect {
+    #[default]
+    Sqlite,
+    Postgres,
+    /// MySQL or MariaDB, read with `ANSI_QUOTES` on, so `"key"` is a column there too.
+    Mysql,
+}
+
 /// What MLflow's database holds, for building SELECTs that fit it.
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
-    pub sqlite: bool,
+    pub dialect: Dialect,
     /// Each table's columns (lower case).
     pub tables: BTreeMap<String, BTreeSet<String>>,
 }
@@ -42,24 +53,29 @@ impl Schema {
 
     /// An expression read as a 64-bit integer.
     pub fn int(&self, expr: &str) -> String {
-        format!("CAST({expr} AS BIGINT)")
-    }
-
-    /// An expression read as a double.
-    pub fn float(&self, expr: &str) -> String {
-        if self.sqlite {
-            format!("CAST({expr} AS REAL)")
-        } else {
-            format!("CAST({expr} AS DOUBLE PRECISION)")
+        match self.dialect {
+            Dialect::Mysql => format!("CAST({expr} AS SIGNED)"),
+            Dialect::Sqlite | Dialect::Postgres => format!("CAST({expr} AS BIGINT)"),
         }
     }
 
-    /// An expression read as text (SQLite may hold a number in a text column).
+    /// An expression read as a double (`AS DOUBLE`: MySQL 8.0.17+, MariaDB 10.4+).
+    pub fn float(&self, expr: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("CAST({expr} AS REAL)"),
+            Dialect::Postgres => format!("CAST({expr} AS DOUBLE PRECISION)"),
+            Dialect::Mysql => format!("CAST({expr} AS DOUBLE)"),
+        }
+    }
+
+    /// An expression read as text. SQLite may hold a number in a text column; MySQL marks a
+    /// column with a binary collation (`utf8mb4_bin`) or a JSON function's result as binary,
+    /// which the driver would not decode as a string, so it is converted to utf8mb4 text.
     pub fn text(&self, expr: &str) -> String {
-        if self.sqlite {
-            format!("CAST({expr} AS TEXT)")
-        } else {
-            expr.to_owned()
+        match self.dialect {
+            Dialect::Sqlite => format!("CAST({expr} AS TEXT)"),
+            Dialect::Postgres => expr.to_owned(),
+            Dialect::Mysql => format!("CAST({expr} AS CHAR CHARACTER SET utf8mb4)"),
         }
     }
 }
@@ -67,7 +83,33 @@ impl Schema {
 enum Conn {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
+    Mysql(MySqlConnection),
 }
+
+/// Run `$body` with `$c` bound to the connection, whatever its database.
+macro_rules! with_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            Conn::Sqlite($c) => $body,
+            Conn::Postgres($c) => $body,
+            Conn::Mysql($c) => $body,
+        }
+    };
+    ($conn:expr, mut $c:ident => $body:expr) => {
+        match $conn {
+            Conn::Sqlite(mut $c) => $body,
+            Conn::Postgres(mut $c) => $body,
+            Conn::Mysql(mut $c) => $body,
+        }
+    };
+}
+
+/// Session settings for reading MLflow's MySQL database: `"key"` is an identifier
+/// (ANSI_QUOTES), a dataset input's tags are not cut at 1 KiB when aggregated, and the server
+/// waits while a slow target holds the reader back instead of dropping the connection.
+const MYSQL_SESSION: &str = "SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES'), \
+     SESSION group_concat_max_len = 1073741824, SESSION net_write_timeout = 3600; \
+     SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ";
 
 /// An open MLflow database, inside a read-only snapshot.
 pub struct Source {
@@ -95,10 +137,19 @@ impl Source {
                 let opts: PgConnectOptions = url.parse()?;
                 Conn::Postgres(PgConnection::connect_with(&opts.disable_statement_logging()).await?)
             }
+            SourceUri::Mysql(url) => {
+                let opts: MySqlConnectOptions = url.parse()?;
+                Conn::Mysql(MySqlConnection::connect_with(&opts.disable_statement_logging()).await?)
+            }
+        };
+        let dialect = match conn {
+            Conn::Sqlite(_) => Dialect::Sqlite,
+            Conn::Postgres(_) => Dialect::Postgres,
+            Conn::Mysql(_) => Dialect::Mysql,
         };
         let mut source = Source {
             schema: Schema {
-                sqlite: matches!(conn, Conn::Sqlite(_)),
+                dialect,
                 tables: BTreeMap::new(),
             },
             conn,
@@ -111,6 +162,13 @@ impl Source {
             }
             Conn::Postgres(c) => {
                 sqlx::raw_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(&mut *c)
+                    .await?;
+            }
+            Conn::Mysql(c) => {
+                sqlx::raw_sql(MYSQL_SESSION).execute(&mut *c).await?;
+                // InnoDB's snapshot is taken here, not at the first read.
+                sqlx::raw_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
                     .execute(&mut *c)
                     .await?;
             }
@@ -128,7 +186,10 @@ impl Source {
             }
         }
         source.revision = source
-            .scalar_text("SELECT CAST(version_num AS TEXT) FROM alembic_version")
+            .scalar_text(&format!(
+                "SELECT {} FROM alembic_version",
+                source.schema.text("version_num")
+            ))
             .await?
             .context("MLflow's alembic_version table is empty: the database was never migrated")?;
         source.check_workspaces().await?;
@@ -155,6 +216,15 @@ impl Source {
                 .fetch_all(&mut *c)
                 .await?
             }
+            Conn::Mysql(c) => {
+                sqlx::query_as(
+                    "SELECT CAST(table_name AS CHAR CHARACTER SET utf8mb4), \
+                     CAST(column_name AS CHAR CHARACTER SET utf8mb4) \
+                     FROM information_schema.columns WHERE table_schema = DATABASE()",
+                )
+                .fetch_all(&mut *c)
+                .await?
+            }
         };
         for (table, column) in columns {
             out.entry(table.to_lowercase())
@@ -165,23 +235,24 @@ impl Source {
     }
 
     async fn scalar_text(&mut self, sql: &str) -> anyhow::Result<Option<String>> {
-        Ok(match &mut self.conn {
-            Conn::Sqlite(c) => sqlx::query_scalar::<_, Option<String>>(sql)
-                .fetch_optional(&mut *c)
-                .await?
-                .flatten(),
-            Conn::Postgres(c) => sqlx::query_scalar::<_, Option<String>>(sql)
-                .fetch_optional(&mut *c)
-                .await?
-                .flatten(),
-        })
+        Ok(
+            with_conn!(&mut self.conn, c => sqlx::query_scalar::<_, Option<String>>(sql)
+            .fetch_optional(&mut *c)
+            .await?
+            .flatten()),
+        )
     }
 
     async fn scalar_int(&mut self, sql: &str) -> anyhow::Result<i64> {
-        Ok(match &mut self.conn {
-            Conn::Sqlite(c) => sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut *c).await?,
-            Conn::Postgres(c) => sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut *c).await?,
-        })
+        Ok(with_conn!(&mut self.conn, c => {
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut *c).await?
+        }))
+    }
+
+    /// `SELECT COUNT(*) FROM {from}`, as a 64-bit integer.
+    async fn count(&mut self, from: &str) -> anyhow::Result<i64> {
+        let sql = format!("SELECT {} FROM {from}", self.schema.int("COUNT(*)"));
+        self.scalar_int(&sql).await
     }
 
     /// MLflow 3.x can keep several workspaces in one database; Weir has one namespace, so only
@@ -190,9 +261,7 @@ impl Source {
         for table in ["experiments", "registered_models"] {
             if self.schema.has_column(table, "workspace") {
                 let other = self
-                    .scalar_int(&format!(
-                        "SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE workspace <> 'default'"
-                    ))
+                    .count(&format!("{table} WHERE workspace <> 'default'"))
                     .await?;
                 if other > 0 {
                     anyhow::bail!(
@@ -208,10 +277,7 @@ impl Source {
 
     /// Whether the database has an experiment with id 0 (MLflow's Default).
     pub async fn has_default_experiment(&mut self) -> anyhow::Result<bool> {
-        Ok(self
-            .scalar_int("SELECT CAST(COUNT(*) AS BIGINT) FROM experiments WHERE experiment_id = 0")
-            .await?
-            > 0)
+        Ok(self.count("experiments WHERE experiment_id = 0").await? > 0)
     }
 
     /// Stream the rows of `copy`'s SELECT into batches of `batch_size` and write each to
@@ -252,10 +318,7 @@ impl Source {
                     }
                 }};
             }
-            match conn {
-                Conn::Sqlite(c) => pump!(c),
-                Conn::Postgres(c) => pump!(c),
-            }
+            with_conn!(conn, c => pump!(c));
             if batch.len() > 0 {
                 // A failed send means the writer stopped with an error, reported below.
                 let _ = full.send(batch).await;
@@ -281,15 +344,14 @@ impl Source {
             .tables
             .keys()
             .filter(|t| !read.contains(&t.as_str()))
-            // Only plain identifiers are quoted into a statement.
+            // Only plain identifiers are quoted into a statement (MySQL reads `"` as a quote
+            // under ANSI_QUOTES).
             .filter(|t| t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
             .cloned()
             .collect();
         let mut out = Vec::new();
         for name in names {
-            let n = self
-                .scalar_int(&format!("SELECT CAST(COUNT(*) AS BIGINT) FROM \"{name}\""))
-                .await?;
+            let n = self.count(&format!("\"{name}\"")).await?;
             if n > 0 {
                 out.push((name, n));
             }
@@ -298,16 +360,10 @@ impl Source {
     }
 
     pub async fn close(self) -> anyhow::Result<()> {
-        match self.conn {
-            Conn::Sqlite(mut c) => {
-                sqlx::raw_sql("ROLLBACK").execute(&mut c).await?;
-                c.close().await?;
-            }
-            Conn::Postgres(mut c) => {
-                sqlx::raw_sql("ROLLBACK").execute(&mut c).await?;
-                c.close().await?;
-            }
-        }
+        with_conn!(self.conn, mut c => {
+            sqlx::raw_sql("ROLLBACK").execute(&mut c).await?;
+            c.close().await?;
+        });
         Ok(())
     }
 }

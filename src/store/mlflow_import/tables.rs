@@ -4,7 +4,7 @@
 //! nullable columns Weir declares NOT NULL into MLflow's defaults, logged-model status numbers
 //! into their names.
 
-use super::source::Schema;
+use super::source::{Dialect, Schema};
 
 /// A column's type as read and written (every column may hold NULL at this level; the SELECT
 /// supplies defaults where Weir's column is NOT NULL).
@@ -91,7 +91,7 @@ pub const COPIES: &[TableCopy] = &[
             format!(
                 "SELECT {}, {}, {} FROM experiment_tags",
                 s.int("experiment_id"),
-                s.text("key"),
+                s.text(KEY),
                 s.text("COALESCE(value, '')")
             )
         },
@@ -135,7 +135,7 @@ pub const COPIES: &[TableCopy] = &[
             format!(
                 "SELECT {}, {}, {} FROM params",
                 s.text("run_uuid"),
-                s.text("key"),
+                s.text(KEY),
                 s.text("COALESCE(value, '')")
             )
         },
@@ -148,7 +148,7 @@ pub const COPIES: &[TableCopy] = &[
             format!(
                 "SELECT {}, {}, {} FROM tags",
                 s.text("run_uuid"),
-                s.text("key"),
+                s.text(KEY),
                 s.text("COALESCE(value, '')")
             )
         },
@@ -168,7 +168,7 @@ pub const COPIES: &[TableCopy] = &[
             format!(
                 "SELECT {}, {}, {}, {}, {}, {} FROM metrics",
                 s.text("run_uuid"),
-                s.text("key"),
+                s.text(KEY),
                 s.int("COALESCE(step, 0)"),
                 s.int("COALESCE(timestamp, 0)"),
                 s.float("value"),
@@ -191,7 +191,7 @@ pub const COPIES: &[TableCopy] = &[
             format!(
                 "SELECT {}, {}, {}, {}, {}, {} FROM latest_metrics",
                 s.text("run_uuid"),
-                s.text("key"),
+                s.text(KEY),
                 s.float("value"),
                 s.int("CASE WHEN is_nan THEN 1 ELSE 0 END"),
                 s.int("COALESCE(timestamp, 0)"),
@@ -238,12 +238,20 @@ pub const COPIES: &[TableCopy] = &[
         ],
         requires: &["inputs", "input_tags", "datasets"],
         select: |s| {
-            let tags = if s.sqlite {
-                "(SELECT json_group_array(json_array(t.name, t.value)) FROM \
-                 (SELECT name, value FROM input_tags WHERE input_uuid = i.input_uuid ORDER BY name) t)"
-            } else {
-                "(SELECT COALESCE(CAST(json_agg(json_build_array(t.name, t.value) ORDER BY t.name) AS TEXT), '[]') \
-                 FROM input_tags t WHERE t.input_uuid = i.input_uuid)"
+            let tags = match s.dialect {
+                Dialect::Sqlite => {
+                    "(SELECT json_group_array(json_array(t.name, t.value)) FROM \
+                     (SELECT name, value FROM input_tags WHERE input_uuid = i.input_uuid ORDER BY name) t)"
+                }
+                Dialect::Postgres => {
+                    "(SELECT COALESCE(CAST(json_agg(json_build_array(t.name, t.value) ORDER BY t.name) AS TEXT), '[]') \
+                     FROM input_tags t WHERE t.input_uuid = i.input_uuid)"
+                }
+                // MySQL's JSON_ARRAYAGG takes no ORDER BY (MariaDB's does): GROUP_CONCAT does.
+                Dialect::Mysql => {
+                    "(SELECT CONCAT('[', GROUP_CONCAT(JSON_ARRAY(t.name, t.value) ORDER BY t.name \
+                     SEPARATOR ','), ']') FROM input_tags t WHERE t.input_uuid = i.input_uuid)"
+                }
             };
             format!(
                 "SELECT {}, {}, {}, {}, {} FROM inputs i JOIN datasets d ON d.dataset_uuid = i.source_id \
@@ -317,7 +325,7 @@ pub const COPIES: &[TableCopy] = &[
             format!(
                 "SELECT {}, {}, {} FROM registered_model_tags",
                 s.text("name"),
-                s.text("key"),
+                s.text(KEY),
                 s.text("COALESCE(value, '')")
             )
         },
@@ -459,7 +467,8 @@ pub const COPIES: &[TableCopy] = &[
         },
     },
     TableCopy {
-        // MLflow writes a NaN here as is: SQLite turns it into NULL, PostgreSQL keeps NaN.
+        // MLflow writes a NaN here as is: SQLite turns it into NULL, PostgreSQL keeps NaN
+        // (MySQL refuses it).
         target: "logged_model_metrics",
         columns: &[
             ("model_id", Text),
@@ -474,10 +483,11 @@ pub const COPIES: &[TableCopy] = &[
         ],
         requires: &["logged_model_metrics"],
         select: |s| {
-            let nan = if s.sqlite {
-                "metric_value IS NULL"
-            } else {
-                "(metric_value IS NULL OR metric_value = CAST('NaN' AS DOUBLE PRECISION))"
+            let nan = match s.dialect {
+                Dialect::Sqlite | Dialect::Mysql => "metric_value IS NULL",
+                Dialect::Postgres => {
+                    "(metric_value IS NULL OR metric_value = CAST('NaN' AS DOUBLE PRECISION))"
+                }
             };
             format!(
                 "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {} FROM logged_model_metrics",
@@ -494,6 +504,9 @@ pub const COPIES: &[TableCopy] = &[
         },
     },
 ];
+
+/// MLflow's `key` column, quoted: `KEY` is a reserved word in MySQL (read with ANSI_QUOTES).
+const KEY: &str = "\"key\"";
 
 /// A model version MLflow has not deleted (deleting marks it `Deleted_Internal`).
 const LIVE: &str = "COALESCE(current_stage, '') <> 'Deleted_Internal'";
