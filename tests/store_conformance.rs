@@ -821,6 +821,32 @@ async fn search_order_and_pages_match_mlflows_rules() {
                 team,
             });
         }
+        // Runs with depth 3 that no search of `exp` may return: a deleted one, one elsewhere.
+        let gone = tr
+            .create_run(Some(&exp), Some("u"), Some("gone"), Some(10_020), vec![])
+            .await
+            .unwrap();
+        let other = tr.create_experiment("elsewhere", None, &[]).await.unwrap();
+        let elsewhere = tr
+            .create_run(
+                Some(&other),
+                Some("u"),
+                Some("elsewhere"),
+                Some(10_020),
+                vec![],
+            )
+            .await
+            .unwrap();
+        for id in [&gone.info.run_id, &elsewhere.info.run_id] {
+            tr.log_batch(id, vec![], vec![KeyValue::new("depth", "3")], vec![])
+                .await
+                .unwrap();
+        }
+        tr.delete_run(&gone.info.run_id).await.unwrap();
+        // A param written straight into the table, without the run's experiment and start time
+        // next to it (an older Weir, a script): the database fills them in.
+        insert_param_raw(&t.uri, &runs[0].id, "depth", "3").await;
+        runs[0].depth = Some("3".into());
         let orders: [&[&str]; 9] = [
             &[],
             &["metrics.accuracy DESC"],
@@ -832,7 +858,7 @@ async fn search_order_and_pages_match_mlflows_rules() {
             &["params.depth DESC", "tags.team ASC"],
             &["attributes.start_time ASC"],
         ];
-        let filters: [(&str, Keep); 6] = [
+        let filters: [(&str, Keep); 9] = [
             ("", |_| true),
             ("metrics.accuracy > 0.2", |r| {
                 r.accuracy.is_some_and(|v| !v.is_nan() && v > 0.2)
@@ -844,6 +870,15 @@ async fn search_order_and_pages_match_mlflows_rules() {
             ("metrics.accuracy >= 0 and params.depth = '3'", |r| {
                 r.accuracy.is_some_and(|v| v >= 0.0) && r.depth.as_deref() == Some("3")
             }),
+            // Walked from the param's rows in the default order.
+            ("params.depth = '3'", |r| r.depth.as_deref() == Some("3")),
+            ("params.depth = '3' and tags.team = 'a'", |r| {
+                r.depth.as_deref() == Some("3") && r.team.as_deref() == Some("a")
+            }),
+            (
+                "params.depth = '3' and attributes.start_time < 10030",
+                |r| r.depth.as_deref() == Some("3") && r.start < 10_030,
+            ),
             // Few matches: SQLite starts from the tags index (`IN (SELECT ...)`).
             ("tags.team = 'ab'", |r| r.team.as_deref() == Some("ab")),
             ("tags.team LIKE 'a%' AND metrics.accuracy >= 0", |r| {
@@ -934,6 +969,35 @@ async fn search_order_and_pages_match_mlflows_rules() {
             );
         }
         t.cleanup().await;
+    }
+}
+
+/// Insert a param row with SQL of its own, naming only the columns MLflow's schema has.
+async fn insert_param_raw(uri: &str, run: &str, key: &str, value: &str) {
+    use sqlx::Connection;
+    let sql = "INSERT INTO params (run_uuid, key, value) VALUES ($1, $2, $3)";
+    if let Some(path) = uri.strip_prefix("sqlite://") {
+        let mut c = sqlx::SqliteConnection::connect_with(
+            &sqlx::sqlite::SqliteConnectOptions::new().filename(path),
+        )
+        .await
+        .unwrap();
+        sqlx::query(sql)
+            .bind(run)
+            .bind(key)
+            .bind(value)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(uri).await.unwrap();
+        sqlx::query(sql)
+            .bind(run)
+            .bind(key)
+            .bind(value)
+            .execute(&mut c)
+            .await
+            .unwrap();
     }
 }
 

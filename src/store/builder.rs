@@ -26,6 +26,8 @@ pub(super) struct Sql {
     pub dialect: Dialect,
     /// The address of the comparison compiled as `id IN (SELECT ...)` (see [`Search::drive`]).
     drive: Option<usize>,
+    /// The address of the comparison the rows are read from (see [`Search::walk`]).
+    walk: Option<usize>,
 }
 
 impl Sql {
@@ -35,6 +37,7 @@ impl Sql {
             args: Vec::new(),
             dialect,
             drive: None,
+            walk: None,
         }
     }
 
@@ -217,9 +220,30 @@ impl Sql {
                 Dialect::Sqlite => {
                     self.push(column).push(" GLOB ").str(&like_to_glob(p));
                 }
-                Dialect::Postgres => {
-                    self.push(column).push(" LIKE ").str(p);
-                }
+                Dialect::Postgres => match prefix_range(p) {
+                    // The pattern's fixed prefix also as a range of byte strings (the operators
+                    // of `text_pattern_ops`), which an index of that class reads with bound
+                    // values and whatever the database's collation (a plain LIKE can use an index
+                    // only under the C collation, and only when planned for its value); the LIKE
+                    // still decides which rows match.
+                    Some((low, high)) => {
+                        self.push("(")
+                            .push(column)
+                            .push(" LIKE ")
+                            .str(p)
+                            .push(" AND ")
+                            .push(column)
+                            .push(" ~>=~ ")
+                            .str(&low);
+                        if let Some(high) = high {
+                            self.push(" AND ").push(column).push(" ~<~ ").str(&high);
+                        }
+                        self.push(")");
+                    }
+                    None => {
+                        self.push(column).push(" LIKE ").str(p);
+                    }
+                },
             },
             (Op::ILike, Value::Str(p)) => match self.dialect {
                 Dialect::Sqlite => {
@@ -310,6 +334,31 @@ fn format_number(n: f64) -> String {
     }
 }
 
+/// The strings a PostgreSQL LIKE pattern can match lie in `[low, high)` in byte order: `low` is
+/// its fixed prefix (up to the first `%`, `_` or escaping `\`), `high` that prefix with its last
+/// character's code point one higher (UTF-8's byte order is code point order), or none when no
+/// character can be raised. `None` when the pattern starts with a wildcard.
+pub(super) fn prefix_range(p: &str) -> Option<(String, Option<String>)> {
+    let end = p.find(['%', '_', '\\']).unwrap_or(p.len());
+    let low = &p[..end];
+    if low.is_empty() {
+        return None;
+    }
+    let mut chars: Vec<char> = low.chars().collect();
+    let high = loop {
+        let Some(last) = chars.pop() else {
+            break None;
+        };
+        // The next code point that is a char (surrogates are not).
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            break Some(chars.into_iter().collect());
+        }
+    };
+    Some((low.to_owned(), high))
+}
+
 /// Translate a SQL LIKE pattern into a SQLite GLOB pattern (case-sensitive matching).
 pub(super) fn like_to_glob(p: &str) -> String {
     let mut out = String::with_capacity(p.len() + 4);
@@ -382,6 +431,10 @@ pub(super) struct SearchTarget {
     pub columns: &'static str,
     pub fields: &'static Schema,
     pub sides: &'static [Side],
+    /// A side table whose rows also carry their row's `experiment_id` and `start_time` (runs'
+    /// params): its `(key, value, experiment_id, start_time DESC, run_uuid)` index lists the rows
+    /// with one key and value in the default order (see [`Search::walk`]).
+    pub walk_side: Option<Entity>,
     /// Registry semantics: `tags.k != 'v'` also matches rows without the tag (the 3.x client
     /// appends ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every model search).
     pub ne_includes_missing: bool,
@@ -412,6 +465,12 @@ pub(super) struct Search<'a> {
     /// `id IN (SELECT ...)` so SQLite starts from its `(key, value)` index instead of testing
     /// every row with `EXISTS`; the caller knows it matches few rows.
     pub drive: Option<&'a Comparison>,
+    /// A `key = value` comparison of the filter (one of its own, on the target's
+    /// [`SearchTarget::walk_side`]) whose side rows the search reads, alias `d`, joining each to
+    /// its row: the caller orders by `d.start_time DESC, d.run_uuid` and scopes
+    /// `d.experiment_id`, so one index range yields the rows in order and the query stops after
+    /// a page.
+    pub walk: Option<&'a Comparison>,
 }
 
 /// A search ordered first by a metric, param or tag reads its rows in consecutive segments, as
@@ -449,17 +508,31 @@ impl Sql {
         let t = q.target;
         let mut s = Sql::new(dialect);
         s.drive = q.drive.map(|c| c as *const Comparison as usize);
+        s.walk = q.walk.map(|c| c as *const Comparison as usize);
         let mut joins = String::new();
         let mut order = s.order_terms(&mut joins, q.order_by, t)?;
         order.extend(q.tie_break.iter().cloned());
-        s.push("SELECT ")
-            .push(t.columns)
-            .push(" FROM ")
-            .push(t.table)
-            .push(" ")
-            .push(t.alias)
-            .push(&joins)
-            .push(" WHERE ");
+        s.push("SELECT ").push(t.columns).push(" FROM ");
+        if let Some(c) = q.walk {
+            let side = t
+                .side(c.entity)
+                .filter(|_| t.walk_side == Some(c.entity))
+                .ok_or_else(|| Error::internal("walked search", "no side table to walk"))?;
+            // CROSS JOIN: SQLite reads `d` first, as written.
+            s.push(side.table)
+                .push(match dialect {
+                    Dialect::Sqlite => " d CROSS JOIN ",
+                    Dialect::Postgres => " d JOIN ",
+                })
+                .push(t.table)
+                .push(" ")
+                .push(t.alias)
+                .push(" ON ")
+                .push(&side.join.replace("{j}", "d"));
+        } else {
+            s.push(t.table).push(" ").push(t.alias);
+        }
+        s.push(&joins).push(" WHERE ");
         (q.scope)(&mut s);
         if let Some(f) = q.filter {
             s.push(" AND ");
@@ -609,8 +682,14 @@ impl Sql {
             }
             Entity::Tag | Entity::Param => {
                 let side = t.side(c.entity).ok_or_else(unsupported)?;
+                if self.walk == Some(c as *const Comparison as usize) {
+                    // The rows read are this comparison's side rows.
+                    self.push("(d.key = ").str(&c.key).push(" AND ");
+                    self.text_cmp("d.value", c.op, &c.value)?;
+                    self.push(")");
+                    return Ok(());
+                }
                 let (table, cond) = (side.table, side.join.replace("{j}", "kv"));
-                let cond = cond.as_str();
                 if self.drive == Some(c as *const Comparison as usize) {
                     // `kv.run_uuid = r.run_uuid` → `r.run_uuid IN (SELECT kv.run_uuid ...)`.
                     if let Some((inner, outer)) = cond.split_once(" = ") {
@@ -627,6 +706,7 @@ impl Sql {
                         return Ok(());
                     }
                 }
+                let cond = cond.as_str();
                 if c.entity == Entity::Tag && t.ne_includes_missing && c.op == Op::Ne {
                     let eq = Comparison {
                         op: Op::Eq,
@@ -764,6 +844,37 @@ impl Sql {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_prefix_ranges() {
+        use super::prefix_range;
+        let r = |lo: &str, hi: Option<&str>| Some((lo.to_owned(), hi.map(str::to_owned)));
+        assert_eq!(
+            prefix_range("sweep-99999%"),
+            r("sweep-99999", Some("sweep-9999:"))
+        );
+        assert_eq!(prefix_range("ab_c%"), r("ab", Some("ac")));
+        assert_eq!(prefix_range("a\\%b%"), r("a", Some("b")));
+        assert_eq!(prefix_range("exact"), r("exact", Some("exacu")));
+        assert_eq!(prefix_range("é%"), r("é", Some("ê")));
+        assert_eq!(prefix_range("\u{D7FF}%"), r("\u{D7FF}", Some("\u{E000}")));
+        assert_eq!(prefix_range("a\u{10FFFF}%"), r("a\u{10FFFF}", Some("b")));
+        assert_eq!(prefix_range("\u{10FFFF}%"), r("\u{10FFFF}", None));
+        assert_eq!(prefix_range("%x"), None);
+        assert_eq!(prefix_range("_x"), None);
+        // Every string the pattern matches is in the range, in byte order.
+        for (pattern, s) in [
+            ("sweep-9%", "sweep-9\u{10FFFF}z"),
+            ("a\u{D7FF}%", "a\u{D7FF}\u{10FFFF}"),
+        ] {
+            let (lo, hi) = prefix_range(pattern).unwrap();
+            assert!(lo.as_bytes() <= s.as_bytes());
+            assert!(
+                hi.is_none_or(|h| s.as_bytes() < h.as_bytes()),
+                "{pattern} {s}"
+            );
+        }
+    }
 
     #[test]
     fn glob_translation() {

@@ -52,6 +52,7 @@ pub(super) static TARGET: SearchTarget = SearchTarget {
         unique: true,
     }],
     ne_includes_missing: false,
+    walk_side: None,
 };
 
 impl SqlStore {
@@ -199,6 +200,7 @@ impl ExperimentStore for SqlStore {
                 metric_scope: None,
                 segment: None,
                 drive: None,
+                walk: None,
             },
         )?;
         let rows = full.query().fetch_all(&self.reader).await?;

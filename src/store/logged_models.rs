@@ -64,6 +64,7 @@ static TARGET: SearchTarget = SearchTarget {
         },
     ],
     ne_includes_missing: false,
+    walk_side: None,
 };
 
 impl SqlStore {
@@ -344,6 +345,7 @@ impl LoggedModelStore for SqlStore {
                 },
                 segment: None,
                 drive: None,
+                walk: None,
             },
         )?;
         let rows = s.query().fetch_all(&self.reader).await?;

@@ -43,6 +43,11 @@ const SQLITE: &[Migration] = &[
         "search indexes",
         include_str!("../../migrations/sqlite/0006_search_indexes.sql"),
     ),
+    (
+        7,
+        "param walk",
+        include_str!("../../migrations/sqlite/0007_param_walk.sql"),
+    ),
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -80,6 +85,16 @@ const POSTGRES: &[Migration] = &[
         7,
         "covering param and tag indexes",
         include_str!("../../migrations/postgres/0007_covering_kv_indexes.sql"),
+    ),
+    (
+        8,
+        "param walk",
+        include_str!("../../migrations/postgres/0008_param_walk.sql"),
+    ),
+    (
+        9,
+        "tag prefix index",
+        include_str!("../../migrations/postgres/0009_tag_prefix_index.sql"),
     ),
 ];
 

@@ -9,6 +9,10 @@
 //!   last row's sort key and the next page starts right after it (keyset paging: page 1,000
 //!   costs what page 1 costs). Other orders hold the position in the segment. Tokens stay
 //!   MLflow-shaped (`{"offset": N, ...}`), and a bare `{"offset": N}` still works.
+//! - A search in the default order over one experiment, filtered by `params.k = 'v'`, reads
+//!   that param's rows, which carry their run's experiment and start time, from an index in
+//!   the default order ([`walked`]): it tests only the runs with that value, not every run of
+//!   the experiment until enough match.
 
 use serde_json::Value as Json;
 use sqlx::Row;
@@ -62,17 +66,21 @@ impl SqlStore {
         };
         // The sort key is (leading value,) start_time, run_uuid: nothing else to compare.
         let keyset = q.order_by.is_empty() || (lead.is_some() && q.order_by.len() == 1);
+        let walk = walked(q);
         let drive = match self.dialect {
-            Dialect::Sqlite => self.selective(q.filter.as_ref()).await?,
-            Dialect::Postgres => None, // its planner chooses between the two itself
+            Dialect::Sqlite if walk.is_none() => self.selective(q.filter.as_ref()).await?,
+            // A walk reads only matching rows already; PostgreSQL's planner chooses between
+            // driving from a selective comparison and walking the runs itself.
+            Dialect::Sqlite | Dialect::Postgres => None,
         };
+        let access = Access { drive, walk };
         let max_results = usize::try_from(q.max_results).unwrap_or(0).max(1);
-        let mut at = self.start(q, &segments, keyset, drive).await?;
+        let mut at = self.start(q, &segments, keyset, access).await?;
         let mut found: Vec<Found> = Vec::new();
         while found.len() <= max_results && at.segment < segments.len() {
             let want = max_results + 1 - found.len();
             let segment = segments[at.segment];
-            let sql = self.run_segment_sql(q, segment, &at, want as i64, drive)?;
+            let sql = self.run_segment_sql(q, segment, &at, want as i64, access)?;
             let rows = sql.query().fetch_all(&self.reader).await?;
             for (k, r) in rows.iter().enumerate() {
                 let lead_value = match (segment, lead) {
@@ -127,7 +135,7 @@ impl SqlStore {
         q: &RunSearch,
         segments: &[Option<Segment>],
         keyset: bool,
-        drive: Option<&Comparison>,
+        access: Access<'_>,
     ) -> Result<Start> {
         let c = &q.cursor;
         let Some(segment) = c.segment else {
@@ -135,7 +143,7 @@ impl SqlStore {
                 return Err(bad_token());
             }
             let offset = i64::try_from(c.offset).map_err(|_| bad_token())?;
-            return self.locate(q, segments, offset, drive).await;
+            return self.locate(q, segments, offset, access).await;
         };
         let segment = segment as usize;
         if segment >= segments.len() {
@@ -164,7 +172,7 @@ impl SqlStore {
         q: &RunSearch,
         segments: &[Option<Segment>],
         offset: i64,
-        drive: Option<&Comparison>,
+        access: Access<'_>,
     ) -> Result<Start> {
         let mut left = offset;
         for (i, segment) in segments.iter().enumerate() {
@@ -182,7 +190,7 @@ impl SqlStore {
                 after: None,
             };
             let inner =
-                self.run_segment_sql(q, *segment, &from_start, left.saturating_add(1), drive)?;
+                self.run_segment_sql(q, *segment, &from_start, left.saturating_add(1), access)?;
             let mut count = Sql::new(self.dialect);
             count
                 .push("SELECT COUNT(*) FROM (")
@@ -213,8 +221,16 @@ impl SqlStore {
         segment: Option<Segment>,
         at: &Start,
         want: i64,
-        drive: Option<&Comparison>,
+        access: Access<'_>,
     ) -> Result<Sql> {
+        let Access { drive, walk } = access;
+        // Walking a param's rows, their copies of the run's start time and id give the order,
+        // so its index does.
+        let (start_time, run_uuid) = if walk.is_some() {
+            ("d.start_time", "d.run_uuid")
+        } else {
+            ("r.start_time", "r.run_uuid")
+        };
         // Tie-breaks, as MLflow's: newest start first, then run id.
         let mut tie_break = Vec::new();
         if !q
@@ -222,9 +238,9 @@ impl SqlStore {
             .iter()
             .any(|o| o.entity == Entity::Attribute && o.key == "start_time")
         {
-            tie_break.push("r.start_time DESC".into());
+            tie_break.push(format!("{start_time} DESC"));
         }
-        tie_break.push("r.run_uuid ASC".into());
+        tie_break.push(format!("{run_uuid} ASC"));
         let stages: Vec<String> = q.view.stages().iter().map(|s| s.to_string()).collect();
         let lead_ascending = q.order_by.first().is_some_and(|o| o.ascending);
         // Starting from a selective comparison (SQLite): `+` keeps the planner off the
@@ -239,13 +255,18 @@ impl SqlStore {
                 .i64_list(&q.experiment_ids)
                 .push(" AND r.lifecycle_stage IN ")
                 .str_list(&stages);
+            if walk.is_some() {
+                if let [experiment_id] = q.experiment_ids[..] {
+                    s.push(" AND d.experiment_id = ").i64(experiment_id);
+                }
+            }
             if let Some(key) = &at.after {
                 let mut columns: Vec<(&str, bool)> = Vec::new();
                 if key.len() == 3 {
                     columns.push(("s0.value", lead_ascending));
                 }
-                columns.push(("r.start_time", false));
-                columns.push(("r.run_uuid", true));
+                columns.push((start_time, false));
+                columns.push((run_uuid, true));
                 s.push(" AND ");
                 s.keyset(&columns, key);
             }
@@ -263,9 +284,33 @@ impl SqlStore {
                 metric_scope: None,
                 segment,
                 drive,
+                walk,
             },
         )
     }
+}
+
+/// How a search reaches its rows, other than walking the experiment's runs in order.
+#[derive(Clone, Copy)]
+struct Access<'f> {
+    /// A selective comparison to start from (SQLite; see [`SqlStore::selective`]).
+    drive: Option<&'f Comparison>,
+    /// A param equality whose rows to walk in the default order (see [`walked`]).
+    walk: Option<&'f Comparison>,
+}
+
+/// The param equality a search in the default order over one experiment reads its rows from:
+/// the `(key, value, experiment_id, start_time DESC, run_uuid)` index lists exactly the runs
+/// with that param value, newest first, so the search tests only those (each for the rest of
+/// the filter) and stops after a page. Walking all the experiment's runs instead tests every
+/// run until enough match: for a value one run in twelve has, twelve times as many.
+fn walked(q: &RunSearch) -> Option<&Comparison> {
+    if !q.order_by.is_empty() || q.experiment_ids.len() != 1 {
+        return None;
+    }
+    top_level(q.filter.as_ref())
+        .into_iter()
+        .find(|c| c.entity == Entity::Param && c.op == Op::Eq && matches!(c.value, Value::Str(_)))
 }
 
 /// At most this many rows may match a comparison for the search to start from them (SQLite).

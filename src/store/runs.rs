@@ -79,6 +79,7 @@ pub(super) static TARGET: SearchTarget = SearchTarget {
         },
     ],
     ne_includes_missing: false,
+    walk_side: Some(Entity::Param),
 };
 
 impl SqlStore {

@@ -31,6 +31,7 @@ static TARGET: SearchTarget = SearchTarget {
         unique: true,
     }],
     ne_includes_missing: true,
+    walk_side: None,
 };
 
 #[async_trait]
@@ -227,6 +228,7 @@ impl VersionStore for SqlStore {
                 metric_scope: None,
                 segment: None,
                 drive: None,
+                walk: None,
             },
         )?;
         let rows = s.query().fetch_all(&self.reader).await?;

@@ -95,39 +95,46 @@ async fn try_group(pool: &AnyPool, dialect: Dialect, jobs: &[Job]) -> Result<Vec
     ids.sort();
     ids.dedup();
     let mut s = Sql::new(dialect);
-    s.push("SELECT run_uuid, lifecycle_stage FROM runs WHERE run_uuid IN ")
-        .str_list(&ids);
-    let stages: HashMap<String, String> = s
+    s.push(
+        "SELECT run_uuid, lifecycle_stage, experiment_id, start_time FROM runs WHERE run_uuid IN ",
+    )
+    .str_list(&ids);
+    let found: HashMap<String, (String, RunScope)> = s
         .query()
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                (r.try_get(1)?, (r.try_get(2)?, r.try_get(3)?)),
+            ))
+        })
         .collect::<Result<_>>()?;
 
     let mut outcomes = Vec::with_capacity(jobs.len());
     // Params accepted so far in this group, so two requests cannot set different values.
     let mut group_params: HashMap<(&str, &str), &str> = HashMap::new();
-    let mut params: Vec<(&str, &KeyValue)> = Vec::new();
+    let mut params: Vec<(&str, RunScope, &KeyValue)> = Vec::new();
     let mut tags: Vec<(&str, &KeyValue)> = Vec::new();
     let mut metrics: Vec<(&str, &NewMetric)> = Vec::new();
     for job in jobs {
         let run = job.run_id.as_str();
-        match stages.get(run).map(String::as_str) {
+        let scope = match found.get(run) {
+            Some((stage, scope)) if stage == "active" => *scope,
+            Some((stage, _)) => {
+                outcomes.push(Err(Error::invalid(format!(
+                    "The run {run} must be in the 'active' state. Current state is {stage}."
+                ))));
+                continue;
+            }
             None => {
                 outcomes.push(Err(Error::not_found(format!(
                     "Run with id={run} not found"
                 ))));
                 continue;
             }
-            Some("active") => {}
-            Some(stage) => {
-                outcomes.push(Err(Error::invalid(format!(
-                    "The run {run} must be in the 'active' state. Current state is {stage}."
-                ))));
-                continue;
-            }
-        }
+        };
         match check_params(&mut tx, dialect, run, &job.params, &group_params).await? {
             Err(e) => {
                 outcomes.push(Err(e));
@@ -136,7 +143,7 @@ async fn try_group(pool: &AnyPool, dialect: Dialect, jobs: &[Job]) -> Result<Vec
             Ok(fresh) => {
                 for p in fresh {
                     group_params.insert((run, p.key.as_str()), p.value.as_str());
-                    params.push((run, p));
+                    params.push((run, scope, p));
                 }
             }
         }
@@ -196,15 +203,18 @@ async fn check_params<'a>(
     Ok(Ok(fresh))
 }
 
+/// A run's experiment and start time, stored with each of its params (migration 7's walk).
+type RunScope = (i64, i64);
+
 async fn insert_params(
     tx: &mut Transaction<'static, Any>,
     dialect: Dialect,
-    rows: &[(&str, &KeyValue)],
+    rows: &[(&str, RunScope, &KeyValue)],
 ) -> Result<()> {
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut s = Sql::new(dialect);
-        s.push("INSERT INTO params (run_uuid, key, value) VALUES ");
-        for (i, (run, p)) in chunk.iter().enumerate() {
+        s.push("INSERT INTO params (run_uuid, key, value, experiment_id, start_time) VALUES ");
+        for (i, (run, (experiment_id, start_time), p)) in chunk.iter().enumerate() {
             if i > 0 {
                 s.push(", ");
             }
@@ -214,6 +224,10 @@ async fn insert_params(
                 .str(&p.key)
                 .push(", ")
                 .str(&p.value)
+                .push(", ")
+                .i64(*experiment_id)
+                .push(", ")
+                .i64(*start_time)
                 .push(")");
         }
         s.push(" ON CONFLICT (run_uuid, key) DO NOTHING");

@@ -129,14 +129,24 @@ pub const COPIES: &[TableCopy] = &[
     },
     TableCopy {
         target: "params",
-        columns: &[("run_uuid", Text), ("key", Text), ("value", Text)],
-        requires: &["params"],
+        // With the run's experiment and start time, as Weir's writers store them (the walk of
+        // migration 7), read in the same pass instead of filled in per row afterwards.
+        columns: &[
+            ("run_uuid", Text),
+            ("key", Text),
+            ("value", Text),
+            ("experiment_id", Int),
+            ("start_time", Int),
+        ],
+        requires: &["params", "runs"],
         select: |s| {
             format!(
-                "SELECT {}, {}, {} FROM params",
-                s.text("run_uuid"),
-                s.text(KEY),
-                s.text("COALESCE(value, '')")
+                "SELECT {}, {}, {}, {}, {} FROM params p JOIN runs r ON r.run_uuid = p.run_uuid",
+                s.text("p.run_uuid"),
+                s.text(&format!("p.{KEY}")),
+                s.text("COALESCE(p.value, '')"),
+                s.int("r.experiment_id"),
+                s.int("COALESCE(r.start_time, 0)")
             )
         },
     },
