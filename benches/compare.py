@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import socket
@@ -313,7 +314,11 @@ def populate(db: Path, flavor: str, exp_id: str, n_runs: int, history_points: in
             "INSERT INTO runs (run_uuid, name, user_id, status, start_time, lifecycle_stage,"
             f" artifact_uri, experiment_id) VALUES (?, ?, 'bench', 'FINISHED', ?, 'active',"
             f" 'file:///tmp/bench', {int(exp_id)})", runs)
-        con.executemany("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)", params)
+        # Each param row carries its run's experiment and start time (Weir's walk index).
+        start = {r: t for r, _, t in runs}
+        con.executemany(
+            "INSERT INTO params (run_uuid, key, value, experiment_id, start_time)"
+            f" VALUES (?, ?, ?, {int(exp_id)}, ?)", [(r, k, v, start[r]) for r, k, v in params])
         con.executemany("INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?)", tags)
         cols = "(run_uuid, key, value, timestamp, step, is_nan)"
     rows = [(r, k, v, t, s, 0) for r, k, v, t, s in metrics]
@@ -342,6 +347,7 @@ class Bench:
         self.results: dict[str, dict] = {}
         self.procs: list[Proc] = []
         self.grpc_port = 0  # Weir's --grpc-port in the serving run under way
+        self.http_port = 0  # and its HTTP port
 
     def record(self, figure: str, system: str, values: list[float], unit: str, better: str,
                extra: dict | None = None) -> None:
@@ -559,6 +565,7 @@ class Bench:
         for rep in range(1 if system == "floor" else self.reps):
             # a fresh port and an empty model cache each time: every start resolves and downloads
             port, self.grpc_port = free_port(), free_port()
+            self.http_port = port
             base = f"http://127.0.0.1:{port}"
             argv, ready = self.serve_argv(system, port, self.work / f"cache-{model}-{system}-{rep}", model)
             p = self.start(f"{model}-{system}-serve-{rep}", argv, env)
@@ -606,8 +613,12 @@ class Bench:
         self.stop(p)
 
     def grpc(self, system: str, prefix: str, model: str, http_rps: list[float]) -> None:
-        """The same 1-row load as KServe gRPC ModelInfer (raw FP32 in and out), 32 concurrent
-        streams on one connection, from examples/grpc_load (wrk has no HTTP/2)."""
+        """The same 1-row load as KServe gRPC ModelInfer (raw FP32 in and out): 32 clients on a
+        connection each from h2load (as wrk's 32 connections), and 32 concurrent streams on one
+        connection from examples/grpc_load (a tonic client, as one gRPC channel shared by many
+        callers)."""
+        if shutil.which("h2load"):
+            self.grpc_h2load(system, prefix, model, http_rps)
         runs = []
         for _ in range(self.reps):
             out = subprocess.run(
@@ -624,6 +635,58 @@ class Bench:
                     [r["p99_us"] / 1000 for r in runs], "ms", "lower")
         log(f"{prefix} 1 row, 32 concurrent [{system}]: KServe V2 HTTP JSON "
             f"{statistics.median(http_rps):.0f} req/s, gRPC raw {statistics.median(r['ok_rps'] for r in runs):.0f} req/s")
+
+    def grpc_h2load(self, system: str, prefix: str, model: str, http_rps: list[float]) -> None:
+        """32 gRPC clients, one HTTP/2 connection each, from h2load (nghttp2's load generator,
+        in C as wrk is, two threads as wrk runs). h2load sends one fixed body (the ModelInfer
+        message grpc_load writes) and counts HTTP statuses, not gRPC's, which come in trailers:
+        the answers are counted from the server's own weir_serving_requests_total by status
+        instead, and every request h2load saw succeed must be one the server answered OK."""
+        body = self.work / f"grpc-{model}.bin"
+        subprocess.run([self.args.grpc_load, "body", model, "1", str(body)], check=True)
+        url = f"http://127.0.0.1:{self.grpc_port}/inference.GRPCInferenceService/ModelInfer"
+        rps, p99s = [], []
+        for _ in range(self.reps):
+            before = self.grpc_counts()
+            log_file = self.work / f"h2load-{uuid.uuid4().hex[:8]}.log"
+            out = subprocess.run(
+                ["h2load", "-t2", "-c32", "-m1", "-D", str(max(1, round(self.seconds))),
+                 "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(body),
+                 f"--log-file={log_file}", url],
+                capture_output=True, text=True, timeout=self.seconds + 60)
+            after = self.grpc_counts()
+            m = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, "
+                          r"(\d+) errored", out.stdout)
+            if out.returncode != 0 or not m:
+                raise RuntimeError(f"h2load: {out.stdout[-800:]}\n{out.stderr[-500:]}")
+            succeeded, failed, errored = map(int, m.groups())
+            ok = after.get("OK", 0) - before.get("OK", 0)
+            bad = {k: v - before.get(k, 0) for k, v in after.items() if k != "OK" and v != before.get(k, 0)}
+            if failed or errored or bad or ok < succeeded:
+                raise RuntimeError(f"{system}: gRPC under h2load: {failed} failed, {errored} errored, "
+                                   f"server answered {ok} OK of {succeeded} and {bad}")
+            # -D counts only the measurement window; every line of the log is one answered request.
+            durations = sorted(int(l.split()[2]) for l in log_file.read_text().splitlines() if l.strip())
+            secs = float(re.search(r"finished in ([\d.]+)s", out.stdout).group(1))
+            rps.append(succeeded / secs)
+            p99s.append(durations[min(len(durations) - 1, int(len(durations) * 0.99))] / 1000 if durations else 0)
+        label = f"{prefix} 1 row, 32 connections, KServe V2 gRPC (raw, h2load)"
+        self.record(f"{label}, throughput", system, rps, "req/s", "higher", {"errors": 0})
+        self.record(f"{label}, p99", system, p99s, "ms", "lower")
+        log(f"{prefix} 1 row, 32 connections [{system}]: KServe V2 HTTP JSON "
+            f"{statistics.median(http_rps):.0f} req/s, gRPC raw (h2load) {statistics.median(rps):.0f} req/s")
+
+    def grpc_counts(self) -> dict[str, int]:
+        """weir_serving_requests_total of the gRPC ModelInfer route, summed by status."""
+        status, text = http_call("GET", f"http://127.0.0.1:{self.http_port}/metrics", b"")
+        if status != 200:
+            raise RuntimeError(f"/metrics -> {status}")
+        counts: dict[str, int] = {}
+        for line in text.decode().splitlines():
+            if line.startswith("weir_serving_requests_total{") and 'route="grpc:ModelInfer"' in line:
+                code = re.search(r'status="([^"]*)"', line).group(1)
+                counts[code] = counts.get(code, 0) + int(float(line.rsplit(" ", 1)[1]))
+        return counts
 
     def inference_floor(self) -> None:
         for backend in ["ort", "tract"]:

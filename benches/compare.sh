@@ -7,9 +7,10 @@
 #   benches/compare.sh --only serving  # one half; --reps N, --seconds S, --out DIR, --keep
 #
 # Installs what it needs: the reference (mlflow==3.17.2 with onnxruntime, the pinned venv the
-# end-to-end tests use), wrk (Debian package) as the load generator for both sides, and ONNX
-# Runtime's library for Weir's ort backend; builds `weir` and the `floor` and `grpc_load` examples
-# (Weir's gRPC port is loaded by grpc_load, wrk having no HTTP/2) in release mode.
+# end-to-end tests use), wrk (Debian package) as the load generator for both sides, h2load
+# (Debian's nghttp2-client) for Weir's gRPC port, and ONNX Runtime's library for Weir's ort
+# backend; builds `weir` and the `floor` and `grpc_load` examples (grpc_load writes h2load's gRPC
+# request and loads one shared connection itself) in release mode.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -17,11 +18,14 @@ export WEIR_CACHE_DIR=${WEIR_CACHE_DIR:-$HOME/.cache/weir}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 log() { echo "compare: $*" >&2; }
 
-if ! command -v wrk >/dev/null; then
-  log "installing wrk (Debian package)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq wrk >&2 || { apt-get update -qq >&2 && apt-get install -y -qq wrk >&2; }
-fi
+# wrk drives HTTP/1.1; h2load (nghttp2-client) drives gRPC over HTTP/2 the same way.
+for pkg in wrk:wrk h2load:nghttp2-client; do
+  if ! command -v "${pkg%%:*}" >/dev/null; then
+    log "installing ${pkg#*:} (Debian package)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq "${pkg#*:}" >&2 || { apt-get update -qq >&2 && apt-get install -y -qq "${pkg#*:}" >&2; }
+  fi
+done
 
 log "building weir, the floor and grpc_load examples (release)"
 cargo build --release --locked --bin weir --example floor --example grpc_load >&2

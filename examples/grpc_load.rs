@@ -6,6 +6,10 @@
 //!         (rows × 4 FP32 in raw_input_contents, as tritonclient sends them) back to back over
 //!         one HTTP/2 connection for `seconds`; prints {"requests", "errors", "duration_us",
 //!         "rps", "ok_rps", "p50_us", "p90_us", "p99_us"} as JSON, in the shape of the wrk hook.
+//!     cargo run --release --example grpc_load -- body iris 1 /tmp/infer.bin
+//!         body <model> <rows> <file>: write that ModelInfer request as a gRPC message (the
+//!         5-byte length prefix, then the protobuf) for h2load, which sends a fixed body over as
+//!         many connections as asked and costs the machine less per request than this client.
 //!
 //! The client runs on two tokio worker threads, as wrk runs on two threads: it shares the
 //! machine's cores with the server under test the same way.
@@ -16,16 +20,28 @@ use weir::api::grpc::proto::grpc_inference_service_client::GrpcInferenceServiceC
 use weir::api::grpc::proto::model_infer_request::InferInputTensor;
 use weir::api::grpc::proto::ModelInferRequest;
 
-const USAGE: &str = "usage: grpc_load <addr> <model> <streams> <seconds> <rows>";
+const USAGE: &str = "usage: grpc_load <addr> <model> <streams> <seconds> <rows>\n       \
+                     grpc_load body <model> <rows> <file>";
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [addr, model, streams, seconds, rows] = args.as_slice() else {
-        return Err(USAGE.into());
-    };
     let parse = |s: &str| {
         s.parse::<usize>()
             .map_err(|_| format!("not a number: {s}\n{USAGE}"))
+    };
+    if let [cmd, model, rows, file] = args.as_slice() {
+        if cmd == "body" {
+            use prost::Message;
+            let message = request(model, parse(rows)?.max(1)).encode_to_vec();
+            let len = u32::try_from(message.len()).map_err(|e| e.to_string())?;
+            let mut framed = vec![0u8]; // not compressed
+            framed.extend(len.to_be_bytes());
+            framed.extend(message);
+            return std::fs::write(file, framed).map_err(|e| format!("{file}: {e}"));
+        }
+    }
+    let [addr, model, streams, seconds, rows] = args.as_slice() else {
+        return Err(USAGE.into());
     };
     let (streams, seconds, rows) = (parse(streams)?, parse(seconds)?, parse(rows)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -55,18 +71,7 @@ async fn run(
         .connect()
         .await
         .map_err(|e| format!("connecting to {addr}: {e}"))?;
-    let values: Vec<f32> = (0..rows * 4).map(|i| 5.1 - (i % 4) as f32).collect();
-    let request = ModelInferRequest {
-        model_name: model.to_owned(),
-        inputs: vec![InferInputTensor {
-            name: "X".into(),
-            datatype: "FP32".into(),
-            shape: vec![rows as i64, 4],
-            ..Default::default()
-        }],
-        raw_input_contents: vec![values.iter().flat_map(|x| x.to_le_bytes()).collect()],
-        ..Default::default()
-    };
+    let request = request(model, rows);
     // One call first: a server that does not answer is an error, not a row of zeros.
     GrpcInferenceServiceClient::new(channel.clone())
         .model_infer(request.clone())
@@ -116,4 +121,20 @@ async fn run(
         })
     );
     Ok(())
+}
+
+/// ModelInfer with `rows` × 4 FP32 values in `raw_input_contents`, as tritonclient sends them.
+fn request(model: &str, rows: usize) -> ModelInferRequest {
+    let values: Vec<f32> = (0..rows * 4).map(|i| 5.1 - (i % 4) as f32).collect();
+    ModelInferRequest {
+        model_name: model.to_owned(),
+        inputs: vec![InferInputTensor {
+            name: "X".into(),
+            datatype: "FP32".into(),
+            shape: vec![rows as i64, 4],
+            ..Default::default()
+        }],
+        raw_input_contents: vec![values.iter().flat_map(|x| x.to_le_bytes()).collect()],
+        ..Default::default()
+    }
 }
