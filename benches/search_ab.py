@@ -13,36 +13,26 @@ import argparse
 import hashlib
 import json
 import statistics
+import sys
+import time
 import urllib.request
+from pathlib import Path
 
-SHAPES = [
-    ("default order", "", [], 100),
-    ("accuracy > 0.9 by accuracy", "metrics.accuracy > 0.9", ["metrics.accuracy DESC"], 100),
-    ("depth = '3' by loss", "params.depth = '3'", ["metrics.loss ASC"], 100),
-    ("accuracy > 0.5 and depth = '7', 1000", "metrics.accuracy > 0.5 and params.depth = '7'", [], 1000),
-    ("depth = '7'", "params.depth = '7'", [], 100),
-    ("runName LIKE 'sweep-99999%'", "tags.mlflow.runName LIKE 'sweep-99999%'", [], 100),
-    ("accuracy > 0.999 OR depth = '1'", "metrics.accuracy > 0.999 OR params.depth = '1'",
-     ["metrics.accuracy DESC"], 100),
-]
-
-
-def call(url, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url + path, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as r:
-        return r.read()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from search_scale import SHAPES, search  # noqa: E402  (the shapes the scale bench times)
 
 
 def main():
-    import time
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--urls", required=True, help="comma-separated server URLs")
     ap.add_argument("--reps", type=int, default=15)
     a = ap.parse_args()
     urls = a.urls.split(",")
-    exps = [json.loads(call(u, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=bench"))
-            ["experiment"]["experiment_id"] for u in urls]
+    exps = []
+    for u in urls:
+        with urllib.request.urlopen(f"{u}/api/2.0/mlflow/experiments/get-by-name?experiment_name=bench",
+                                    timeout=60) as r:
+            exps.append(json.loads(r.read())["experiment"]["experiment_id"])
     print("| Query | " + " | ".join(f"p50 ms {u}" for u in urls) + " | same runs |")
     print("|---|" + "---:|" * len(urls) + "---|")
     for name, flt, order, n in SHAPES:
@@ -51,7 +41,7 @@ def main():
             for k, u in enumerate(urls):
                 body = {"experiment_ids": [exps[k]], "filter": flt, "order_by": order, "max_results": n}
                 t = time.perf_counter()
-                out = json.loads(call(u, "/api/2.0/mlflow/runs/search", body))
+                out = search(u, body)
                 if rep:
                     times[k].append((time.perf_counter() - t) * 1000)
                 ids = [r["info"]["run_id"] for r in out.get("runs", [])]
